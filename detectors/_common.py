@@ -1,0 +1,34 @@
+"""Small helpers shared by detectors: wording and the IAM targets most calls share."""
+
+from __future__ import annotations
+
+from iamwatch.events import CloudTrailRecord
+from iamwatch.principal import PrincipalKind
+
+IAM = "iam.amazonaws.com"
+SIGNIN = "signin.amazonaws.com"
+CLOUDTRAIL = "cloudtrail.amazonaws.com"
+IDENTITY_CENTER = "sso.amazonaws.com"
+
+
+def who(record: CloudTrailRecord) -> str:
+    """"alice (IAM user)", "root (root user)", "bob@example.com via AWSReservedSSO_... (...)"."""
+    principal = record.principal
+    return f"{principal.display} ({principal.kind.label})"
+
+
+def where(record: CloudTrailRecord) -> str:
+    account = record.account_id or "an unknown account"
+    origin = f" from {record.source_ip_address}" if record.source_ip_address else ""
+    return f"in account {account}{origin}"
+
+
+def acting_user_name(record: CloudTrailRecord) -> str | None:
+    """The caller's own IAM user name, which many IAM calls default to when userName is absent."""
+    if record.principal.kind is PrincipalKind.IAM_USER:
+        return record.principal.name
+    return None
+
+
+def target_user(record: CloudTrailRecord) -> str | None:
+    return record.request.get_str("userName") or acting_user_name(record)

@@ -1,0 +1,78 @@
+"""identity-center-admin-assignment: admin power granted through IAM Identity Center."""
+
+from collections.abc import Iterator
+
+from detectors._common import IDENTITY_CENTER, where, who
+from iamwatch.events import CloudTrailRecord
+from iamwatch.policy import admin_managed_policy_name, grants_admin
+from iamwatch.registry import DetectionContext, DetectorMeta, Hit, detector
+from iamwatch.severity import Severity
+
+META = DetectorMeta(
+    id="identity-center-admin-assignment",
+    title="Identity Center admin permission set granted",
+    severity=Severity.HIGH,
+    description=(
+        "An Identity Center permission set was given an admin policy, or a permission set "
+        "known to be admin was assigned to a user or group in an account."
+    ),
+    severity_rules="Always high.",
+    next_step="Confirm the assignment was approved and is time-bound; remove it otherwise.",
+    events={
+        IDENTITY_CENTER: frozenset(
+            {
+                "AttachManagedPolicyToPermissionSet",
+                "PutInlinePolicyToPermissionSet",
+                "CreateAccountAssignment",
+            }
+        )
+    },
+    enrichment_permissions=(
+        "sso:DescribePermissionSet",
+        "sso:ListManagedPoliciesInPermissionSet",
+        "sso:GetInlinePolicyForPermissionSet",
+    ),
+    stateful=True,
+)
+
+
+def _admin_key(permission_set_arn: str) -> str:
+    return f"{META.id}:admin-permission-set:{permission_set_arn}"
+
+
+@detector(META)
+def detect(record: CloudTrailRecord, context: DetectionContext) -> Iterator[Hit]:
+    if record.failed:
+        return
+    request = record.request
+    permission_set = request.get_str("permissionSetArn")
+    if permission_set is None:
+        return
+    if record.event_name == "CreateAccountAssignment":
+        granted = context.state.recall(_admin_key(permission_set))
+        if granted is None:
+            return
+        principal = f"{request.get_str('principalType') or 'principal'} "
+        principal += request.get_str("principalId") or "(unknown)"
+        account = request.get_str("targetId") or "(unknown)"
+        yield Hit(
+            summary=f"{who(record)} assigned admin permission set {permission_set} ({granted}) "
+            f"to {principal} in account {account} {where(record)}.",
+            target=principal,
+            target_type="identity-center-principal",
+            details={"permissionSetArn": permission_set, "targetAccount": account},
+        )
+        return
+    if record.event_name == "AttachManagedPolicyToPermissionSet":
+        granted = admin_managed_policy_name(request.get_str("managedPolicyArn"))
+    else:
+        granted = "inline * on *" if grants_admin(request.get_raw("inlinePolicy")) else None
+    if granted is None:
+        return
+    context.state.remember(_admin_key(permission_set), granted)
+    yield Hit(
+        summary=f"{who(record)} gave permission set {permission_set} {granted} {where(record)}.",
+        target=permission_set,
+        target_type="permission-set",
+        details={"permissionSetArn": permission_set},
+    )

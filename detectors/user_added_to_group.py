@@ -1,0 +1,40 @@
+"""user-added-to-group: an IAM user gained a group's permissions."""
+
+import re
+from collections.abc import Iterator
+
+from detectors._common import IAM, where, who
+from iamwatch.events import CloudTrailRecord
+from iamwatch.registry import DetectionContext, DetectorMeta, Hit, detector
+from iamwatch.severity import Severity
+
+META = DetectorMeta(
+    id="user-added-to-group",
+    title="IAM user added to a group",
+    severity=Severity.LOW,
+    description="An IAM user was added to an IAM group and gained its permissions.",
+    severity_rules="Low; high when the group's name looks administrative.",
+    next_step="Check the group's policies and confirm the membership was requested.",
+    events={IAM: frozenset({"AddUserToGroup"})},
+    enrichment_permissions=("iam:ListAttachedGroupPolicies", "iam:ListGroupPolicies"),
+)
+
+_ADMIN_LOOKING = re.compile(r"admin|power[-_ ]?users?|super[-_ ]?users?|full[-_ ]?access", re.I)
+
+
+@detector(META)
+def detect(record: CloudTrailRecord, context: DetectionContext) -> Iterator[Hit]:
+    if record.failed:
+        return
+    group = record.request.get_str("groupName")
+    user = record.request.get_str("userName")
+    administrative = bool(group and _ADMIN_LOOKING.search(group))
+    yield Hit(
+        summary=f"{who(record)} added IAM user {user or '(unknown)'} to "
+        f"{'administrative-looking ' if administrative else ''}group {group or '(unknown)'} "
+        f"{where(record)}.",
+        target=user,
+        target_type="iam-user",
+        severity=Severity.HIGH if administrative else Severity.LOW,
+        details={"groupName": group} if group else {},
+    )

@@ -1,0 +1,100 @@
+"""Findings: what iamwatch reports, in the shape alerts, exports and ``scan --format jsonl`` share."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from iamwatch.principal import PrincipalKind
+from iamwatch.severity import Severity
+
+if TYPE_CHECKING:
+    from iamwatch.events import CloudTrailRecord
+    from iamwatch.registry import DetectorMeta, Hit
+
+# Finding ids are uuid5 in this namespace, so the same detector on the same event always
+# yields the same id: re-scans, retries and exports can be deduplicated and diffed.
+FINDING_NAMESPACE = uuid.UUID("6f1f0c1e-4d2b-5b7a-9a51-1a7e5c0d9e11")
+
+DEFAULT_RUNBOOK_BASE_URL = "https://github.com/iamwatch/iamwatch/blob/main/runbooks"
+
+
+def finding_id_for(detector_id: str, event_id: str) -> str:
+    return str(uuid.uuid5(FINDING_NAMESPACE, f"{detector_id}:{event_id}"))
+
+
+def runbook_url_for(base_url: str, detector_id: str) -> str:
+    return f"{base_url.rstrip('/')}/{detector_id}.md"
+
+
+class Finding(BaseModel):
+    """One detection, self-contained: everything an on-call engineer needs to start."""
+
+    model_config = ConfigDict(frozen=True)
+
+    finding_id: str
+    detector: str
+    severity: Severity
+    title: str
+    summary: str
+    actor: str = Field(description="ARN of the acting principal, or its best identifier")
+    actor_kind: PrincipalKind
+    actor_name: str
+    target: str | None = None
+    target_type: str | None = None
+    account: str | None = None
+    region: str | None = None
+    source_ip: str | None = None
+    user_agent: str | None = None
+    event_time: datetime
+    event_name: str
+    event_source: str
+    event_id: str
+    dedup_key: str
+    runbook_url: str
+    recommendation: str | None = None
+    next_step: str
+    details: dict[str, str] = Field(default_factory=dict)
+
+    @classmethod
+    def from_hit(
+        cls,
+        meta: DetectorMeta,
+        record: CloudTrailRecord,
+        hit: Hit,
+        runbook_base_url: str = DEFAULT_RUNBOOK_BASE_URL,
+    ) -> Finding:
+        principal = record.principal
+        actor = principal.arn or principal.display
+        account = record.account_id
+        dedup_key = hit.dedup_key or ":".join(
+            (meta.id, account or "-", actor, hit.target or "-")
+        )
+        return cls(
+            finding_id=finding_id_for(meta.id, record.event_id),
+            detector=meta.id,
+            severity=hit.severity or meta.severity,
+            title=meta.title,
+            summary=hit.summary,
+            actor=actor,
+            actor_kind=principal.kind,
+            actor_name=principal.display,
+            target=hit.target,
+            target_type=hit.target_type,
+            account=account,
+            region=record.aws_region,
+            source_ip=record.source_ip_address,
+            user_agent=record.user_agent,
+            event_time=record.event_time,
+            event_name=record.event_name,
+            event_source=record.event_source,
+            event_id=record.event_id,
+            dedup_key=dedup_key,
+            runbook_url=runbook_url_for(runbook_base_url, meta.id),
+            recommendation=hit.recommendation or meta.recommendation or principal.kind.recommendation,
+            next_step=meta.next_step,
+            details=dict(hit.details),
+        )

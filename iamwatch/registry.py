@@ -1,0 +1,198 @@
+"""The detector registry: metadata declared once per detector, strict explicit registration.
+
+A detector is a pure function from a typed record (plus the detection context, which only
+stateful detectors use) to zero or more ``Hit``s. Its metadata drives dispatch, the
+EventBridge patterns, the runbook link and the catalogue shown to users.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from iamwatch.severity import Severity
+
+if TYPE_CHECKING:
+    from iamwatch.events import CloudTrailRecord
+    from iamwatch.state import StateStore
+
+_ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+_EVENT_SOURCE_PATTERN = re.compile(r"^[a-z0-9.-]+\.amazonaws\.com$")
+_EVENT_NAME_PATTERN = re.compile(r"^[A-Za-z0-9]+$")
+
+
+class RegistryError(Exception):
+    """A detector declaration is incomplete or clashes with another one."""
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorMeta:
+    """What a detector is, declared once beside its code."""
+
+    id: str
+    title: str
+    severity: Severity
+    description: str
+    severity_rules: str
+    next_step: str
+    events: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # Detectors keyed on who acted rather than on what was called (root use).
+    identity_types: frozenset[str] = frozenset()
+    # Read-only IAM permissions that enrichment for this detector's findings needs.
+    enrichment_permissions: tuple[str, ...] = ()
+    # Extra EventBridge ``detail`` conditions, so AWS filters before invoking Lambda.
+    event_pattern_detail: Mapping[str, Any] = field(default_factory=dict)
+    # Overrides the acting principal's recommended alternative when the point is the target.
+    recommendation: str | None = None
+    stateful: bool = False
+
+    def __post_init__(self) -> None:
+        problems = list(self._problems())
+        if problems:
+            raise RegistryError(f"detector {self.id!r}: " + "; ".join(problems))
+
+    def _problems(self) -> Iterator[str]:
+        if not _ID_PATTERN.match(self.id):
+            yield "id must be lowercase words joined by hyphens"
+        for name in ("title", "description", "severity_rules", "next_step"):
+            if not getattr(self, name).strip():
+                yield f"{name} is empty"
+        if not isinstance(self.severity, Severity):
+            yield "severity must be a Severity"
+        if not self.events and not self.identity_types:
+            yield "declares no events and no identity types"
+        for source, names in self.events.items():
+            if not _EVENT_SOURCE_PATTERN.match(source):
+                yield f"event source {source!r} is not an AWS service host"
+            if not names:
+                yield f"event source {source!r} lists no event names"
+            for name in names:
+                if not _EVENT_NAME_PATTERN.match(name):
+                    yield f"event name {name!r} is not an API action name"
+
+    @property
+    def runbook(self) -> str:
+        return f"{self.id}.md"
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """What a detector saw; the engine turns it into a full ``Finding``."""
+
+    summary: str
+    target: str | None = None
+    target_type: str | None = None
+    severity: Severity | None = None
+    # Groups repeats for noise control; defaults to detector, account, actor and target.
+    dedup_key: str | None = None
+    recommendation: str | None = None
+    details: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class DetectionSettings:
+    login_failure_threshold: int = 5
+    login_failure_window: timedelta = timedelta(minutes=15)
+
+
+@dataclass(frozen=True, slots=True)
+class DetectionContext:
+    """What a detector may use besides the record: settings, and state for stateful ones."""
+
+    state: StateStore
+    settings: DetectionSettings = field(default_factory=DetectionSettings)
+
+
+DetectFunction = Callable[["CloudTrailRecord", DetectionContext], Iterable[Hit]]
+
+
+@dataclass(frozen=True, slots=True)
+class Detector:
+    meta: DetectorMeta
+    detect: DetectFunction
+    module: str
+
+    def __call__(self, record: CloudTrailRecord, context: DetectionContext) -> Iterable[Hit]:
+        return self.detect(record, context)
+
+
+def detector(meta: DetectorMeta) -> Callable[[DetectFunction], Detector]:
+    """Bind metadata to a detect function. Registration happens in ``detectors/__init__``."""
+
+    def bind(function: DetectFunction) -> Detector:
+        return Detector(meta=meta, detect=function, module=function.__module__)
+
+    return bind
+
+
+class Registry:
+    """All detectors, indexed for dispatch by event and by identity type."""
+
+    def __init__(self, detectors: Iterable[Detector]) -> None:
+        by_id: dict[str, Detector] = {}
+        for item in detectors:
+            if not isinstance(item, Detector):
+                raise RegistryError(f"{item!r} is not a Detector; decorate it with @detector(META)")
+            if item.meta.id in by_id:
+                raise RegistryError(f"duplicate detector id {item.meta.id!r}")
+            by_id[item.meta.id] = item
+        self._by_id = by_id
+        by_event: dict[tuple[str, str], list[Detector]] = {}
+        by_identity: dict[str, list[Detector]] = {}
+        for item in by_id.values():
+            for source, names in item.meta.events.items():
+                for name in names:
+                    by_event.setdefault((source, name), []).append(item)
+            for identity_type in item.meta.identity_types:
+                by_identity.setdefault(identity_type, []).append(item)
+        self._by_event = {key: tuple(value) for key, value in by_event.items()}
+        self._by_identity = {key: tuple(value) for key, value in by_identity.items()}
+        self._event_names = frozenset(name for _, name in self._by_event)
+        self._dispatch_cache: dict[tuple[str, str, str | None], tuple[Detector, ...]] = {}
+
+    def __iter__(self) -> Iterator[Detector]:
+        return iter(self._by_id.values())
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def __contains__(self, detector_id: object) -> bool:
+        return detector_id in self._by_id
+
+    def get(self, detector_id: str) -> Detector:
+        try:
+            return self._by_id[detector_id]
+        except KeyError:
+            raise KeyError(f"no detector with id {detector_id!r}") from None
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return tuple(self._by_id)
+
+    @property
+    def identity_types(self) -> frozenset[str]:
+        return frozenset(self._by_identity)
+
+    def wants(self, event_source: str, event_name: str, identity_type: str | None) -> bool:
+        """Cheap test, before any model is built, of whether any detector cares."""
+        if event_name in self._event_names and (event_source, event_name) in self._by_event:
+            return True
+        return identity_type is not None and identity_type in self._by_identity
+
+    def dispatch(
+        self, event_source: str, event_name: str, identity_type: str | None
+    ) -> tuple[Detector, ...]:
+        key = (event_source, event_name, identity_type)
+        cached = self._dispatch_cache.get(key)
+        if cached is not None:
+            return cached
+        selected = list(self._by_event.get((event_source, event_name), ()))
+        for item in self._by_identity.get(identity_type or "", ()):
+            if item not in selected:
+                selected.append(item)
+        result = tuple(selected)
+        self._dispatch_cache[key] = result
+        return result

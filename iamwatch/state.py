@@ -1,0 +1,93 @@
+"""State for stateful detectors, behind a small interface.
+
+The embedded default is SQLite (in memory for a one-off scan, a file to carry state across
+scans); the Lambda deployment uses DynamoDB behind the same interface. Every write is keyed by
+eventID, so replaying the same records (a re-scan, an EventBridge retry) never double counts.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+
+
+class StateStore(Protocol):
+    def count_in_window(self, key: str, event_id: str, at: datetime, window: timedelta) -> int:
+        """Record the event under ``key`` and count the distinct events in ``(at - window, at]``."""
+        ...
+
+    def claim(self, key: str, event_id: str, at: datetime, window: timedelta) -> bool:
+        """True unless another event claimed ``key`` within ``(at - window, at]``; re-claiming
+        with the same event id succeeds again so replays give the same answer."""
+        ...
+
+    def remember(self, key: str, value: str) -> None: ...
+
+    def recall(self, key: str) -> str | None: ...
+
+
+_SCHEMA = """
+create table if not exists window_events (
+    key text not null, event_id text not null, at real not null,
+    primary key (key, event_id)
+);
+create index if not exists window_events_by_time on window_events (key, at);
+create table if not exists claims (
+    key text not null, event_id text not null, at real not null,
+    primary key (key, event_id)
+);
+create table if not exists facts (key text primary key, value text not null);
+"""
+
+
+class SQLiteStateStore:
+    """The embedded store. ``path=None`` keeps state in memory for one process."""
+
+    def __init__(self, path: Path | str | None = None) -> None:
+        target = ":memory:" if path is None else str(path)
+        if path is not None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(target, isolation_level=None)
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def count_in_window(self, key: str, event_id: str, at: datetime, window: timedelta) -> int:
+        moment = at.timestamp()
+        self._db.execute(
+            "insert or ignore into window_events (key, event_id, at) values (?, ?, ?)",
+            (key, event_id, moment),
+        )
+        (count,) = self._db.execute(
+            "select count(*) from window_events where key = ? and at > ? and at <= ?",
+            (key, moment - window.total_seconds(), moment),
+        ).fetchone()
+        return int(count)
+
+    def claim(self, key: str, event_id: str, at: datetime, window: timedelta) -> bool:
+        moment = at.timestamp()
+        row = self._db.execute(
+            "select 1 from claims where key = ? and event_id != ? and at > ? and at <= ? limit 1",
+            (key, event_id, moment - window.total_seconds(), moment),
+        ).fetchone()
+        if row is not None:
+            return False
+        self._db.execute(
+            "insert or ignore into claims (key, event_id, at) values (?, ?, ?)",
+            (key, event_id, moment),
+        )
+        return True
+
+    def remember(self, key: str, value: str) -> None:
+        self._db.execute(
+            "insert into facts (key, value) values (?, ?) "
+            "on conflict (key) do update set value = excluded.value",
+            (key, value),
+        )
+
+    def recall(self, key: str) -> str | None:
+        row = self._db.execute("select value from facts where key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
