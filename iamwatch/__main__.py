@@ -1,0 +1,5 @@
+"""``python -m iamwatch``."""
+
+from iamwatch.cli import main
+
+main()
