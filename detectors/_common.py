@@ -12,7 +12,7 @@ IDENTITY_CENTER = "sso.amazonaws.com"
 
 
 def who(record: CloudTrailRecord) -> str:
-    """"alice (IAM user)", "root (root user)", "bob@example.com via AWSReservedSSO_... (...)"."""
+    """ "alice (IAM user)", "root (root user)", "bob@example.com via AWSReservedSSO_... (...)"."""
     principal = record.principal
     return f"{principal.display} ({principal.kind.label})"
 

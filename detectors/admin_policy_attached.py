@@ -20,7 +20,7 @@ META = DetectorMeta(
         "every action on every resource was put, on a user, group or role."
     ),
     severity_rules="Always high.",
-    next_step="Confirm the grant was approved; if not, detach it and review what the principal did.",
+    next_step="Confirm the grant was approved; if not, detach it and review what was done with it.",
     events={IAM: _ATTACH | _PUT_INLINE},
     enrichment_permissions=(
         "iam:ListAttachedUserPolicies",
@@ -46,9 +46,11 @@ def detect(record: CloudTrailRecord, context: DetectionContext) -> Iterator[Hit]
         granted = admin_managed_policy_name(policy_arn)
         details = {"policyArn": policy_arn} if policy_arn else {}
     else:
-        granted = "an inline policy allowing * on *" if grants_admin(
-            record.request.get_raw("policyDocument")
-        ) else None
+        granted = (
+            "an inline policy allowing * on *"
+            if grants_admin(record.request.get_raw("policyDocument"))
+            else None
+        )
         policy_name = record.request.get_str("policyName")
         details = {"policyName": policy_name} if policy_name else {}
     if granted is None:

@@ -28,7 +28,10 @@ META = DetectorMeta(
 
 # Identity Center, SAML and web-identity sessions log MFAUsed "No" because MFA happened at
 # the identity provider, so only principals that sign in with an IAM password count.
-_PASSWORD_PRINCIPALS = {PrincipalKind.IAM_USER: Severity.HIGH, PrincipalKind.ROOT: Severity.CRITICAL}
+_PASSWORD_PRINCIPALS = {
+    PrincipalKind.IAM_USER: Severity.HIGH,
+    PrincipalKind.ROOT: Severity.CRITICAL,
+}
 
 
 @detector(META)

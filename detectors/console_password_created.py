@@ -31,8 +31,7 @@ def detect(record: CloudTrailRecord, context: DetectionContext) -> Iterator[Hit]
     reset = record.request.get_bool("passwordResetRequired")
     yield Hit(
         summary=f"{who(record)} created a console password for IAM user {user or '(unknown)'} "
-        f"{where(record)}"
-        + (" (password reset required at first sign-in)." if reset else "."),
+        f"{where(record)}" + (" (password reset required at first sign-in)." if reset else "."),
         target=user,
         target_type="iam-user",
     )

@@ -10,13 +10,21 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from iamwatch.severity import Severity
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from iamwatch.scan import ScanStats
+    from iamwatch.sources import Source
 
 EXIT_OK = 0
 EXIT_FAIL_ON = 1
@@ -37,7 +45,7 @@ class OutputFormat(StrEnum):
     JSONL = "jsonl"
 
 
-def _stderr_console():  # type: ignore[no-untyped-def]
+def _stderr_console() -> Console:
     from rich.console import Console
 
     return Console(stderr=True, highlight=False, soft_wrap=True)
@@ -108,7 +116,7 @@ def scan(
         sources = list(expand(paths))
     except InputError as error:
         raise _fail(str(error)) from None
-    with _progress(errors, sources, scanner, enabled=progress) as advance:
+    with _progress(errors, sources, scanner.stats, enabled=progress) as advance:
         for item in scanner.scan(advance(sources)):
             if isinstance(item, Problem):
                 errors.print(
@@ -146,45 +154,37 @@ def scan(
         raise typer.Exit(EXIT_FAIL_ON)
 
 
-class _progress:
+SourceFilter = Callable[[Iterable["Source"]], Iterable["Source"]]
+
+
+@contextmanager
+def _progress(
+    console: Console, sources: list[Source], stats: ScanStats, enabled: bool
+) -> Iterator[SourceFilter]:
     """A byte-based progress bar on stderr for long scans; silent when not on a terminal."""
+    if not (enabled and console.is_terminal):
+        yield lambda items: items
+        return
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
-    def __init__(self, console, sources, scanner, enabled: bool) -> None:  # type: ignore[no-untyped-def]
-        self._console = console
-        self._sources = sources
-        self._scanner = scanner
-        self._enabled = enabled and console.is_terminal
-        self._progress = None
+    total = sum(source.size or 0 for source in sources) or None
+    bar = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
+    task = bar.add_task("scanning", total=total)
 
-    def __enter__(self):  # type: ignore[no-untyped-def]
-        if not self._enabled:
-            return lambda sources: sources
-        from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+    def advance(items: Iterable[Source]) -> Iterator[Source]:
+        for source in items:
+            yield source
+            bar.update(task, completed=stats.bytes_read.total)
 
-        total = sum(source.size or 0 for source in self._sources) or None
-        self._progress = Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            DownloadColumn(),
-            TimeRemainingColumn(),
-            console=self._console,
-            transient=True,
-        )
-        self._progress.start()
-        task = self._progress.add_task("scanning", total=total)
-        counter = self._scanner.stats.bytes_read
-        progress = self._progress
-
-        def advance(sources):  # type: ignore[no-untyped-def]
-            for source in sources:
-                yield source
-                progress.update(task, completed=counter.total)
-
-        return advance
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
+    with bar:
+        yield advance
 
 
 @app.command()

@@ -87,7 +87,7 @@ class Engine:
         for item in detectors:
             try:
                 hits = list(item(record, self.context))
-            except Exception as error:  # noqa: BLE001 - isolate detectors; reported to caller
+            except Exception as error:
                 evaluation.failures.append(
                     DetectorFailure(
                         detector=item.meta.id,

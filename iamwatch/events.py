@@ -244,7 +244,7 @@ class CloudTrailRecord(_Model):
 
     @property
     def console_login_result(self) -> str | None:
-        """"Success" or "Failure" for a ConsoleLogin record, else ``None``."""
+        """ "Success" or "Failure" for a ConsoleLogin record, else ``None``."""
         return self.response_elements.get_str("ConsoleLogin")
 
     @property

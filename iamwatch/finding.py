@@ -1,4 +1,4 @@
-"""Findings: what iamwatch reports, in the shape alerts, exports and ``scan --format jsonl`` share."""
+"""Findings: what iamwatch reports, in the one shape alerts, exports and jsonl output share."""
 
 from __future__ import annotations
 
@@ -70,9 +70,7 @@ class Finding(BaseModel):
         principal = record.principal
         actor = principal.arn or principal.display
         account = record.account_id
-        dedup_key = hit.dedup_key or ":".join(
-            (meta.id, account or "-", actor, hit.target or "-")
-        )
+        dedup_key = hit.dedup_key or ":".join((meta.id, account or "-", actor, hit.target or "-"))
         return cls(
             finding_id=finding_id_for(meta.id, record.event_id),
             detector=meta.id,
@@ -94,7 +92,9 @@ class Finding(BaseModel):
             event_id=record.event_id,
             dedup_key=dedup_key,
             runbook_url=runbook_url_for(runbook_base_url, meta.id),
-            recommendation=hit.recommendation or meta.recommendation or principal.kind.recommendation,
+            recommendation=hit.recommendation
+            or meta.recommendation
+            or principal.kind.recommendation,
             next_step=meta.next_step,
             details=dict(hit.details),
         )

@@ -69,7 +69,11 @@ def print_summary(console: Console, stats: ScanStats, elapsed: float, registry: 
     )
     console.print(
         f"Findings: {stats.total_findings:,}"
-        + (f" ({stats.below_min_severity:,} below --min-severity)" if stats.below_min_severity else "")
+        + (
+            f" ({stats.below_min_severity:,} below --min-severity)"
+            if stats.below_min_severity
+            else ""
+        )
         + f". Malformed records or files: {stats.malformed:,}."
         + (f" Detector errors: {stats.detector_failures:,}." if stats.detector_failures else ""),
         markup=False,

@@ -66,7 +66,9 @@ def grants_admin(document: Any) -> bool:
     for statement in _statements(parsed):
         if statement.get("Effect") != "Allow" or statement.get("Condition"):
             continue
-        actions = {a.strip().lower() for a in _as_list(statement.get("Action")) if isinstance(a, str)}
+        actions = {
+            a.strip().lower() for a in _as_list(statement.get("Action")) if isinstance(a, str)
+        }
         resources = {r.strip() for r in _as_list(statement.get("Resource")) if isinstance(r, str)}
         if actions & _ADMIN_ACTIONS and "*" in resources:
             return True

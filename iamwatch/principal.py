@@ -76,7 +76,7 @@ class Principal(BaseModel):
 
     @property
     def display(self) -> str:
-        """A short name for alerts: ``alice``, ``root``, ``alice@example.com via AWSReservedSSO_...``."""
+        """A short name for alerts: ``alice``, ``root``, ``alice@example.com via <role>``."""
         if self.kind is PrincipalKind.ROOT:
             return "root"
         if self.role_name and self.name:
@@ -100,9 +100,12 @@ def classify(identity: UserIdentity, additional_event_data: Params | None = None
         name = identity.user_name or _last_segment(arn)
         return Principal(kind=PrincipalKind.IAM_USER, arn=arn, name=name, account_id=account)
     if identity_type == "IdentityCenterUser":
-        name = identity.user_name or (identity.on_behalf_of and identity.on_behalf_of.user_id)
+        on_behalf_of = identity.on_behalf_of.user_id if identity.on_behalf_of else None
         return Principal(
-            kind=PrincipalKind.IDENTITY_CENTER_USER, arn=arn, name=name or None, account_id=account
+            kind=PrincipalKind.IDENTITY_CENTER_USER,
+            arn=arn,
+            name=identity.user_name or on_behalf_of,
+            account_id=account,
         )
     if identity_type in ("SAMLUser", "WebIdentityUser", "FederatedUser"):
         name = identity.user_name or _last_segment(arn) or identity.principal_id
@@ -144,7 +147,9 @@ def _classify_role_session(identity: UserIdentity, extra: Params | None) -> Prin
     ):
         return Principal(kind=PrincipalKind.IDENTITY_CENTER_USER, **common)
     federated_by_web_identity = bool(
-        context and context.web_id_federation_data and context.web_id_federation_data.federated_provider
+        context
+        and context.web_id_federation_data
+        and context.web_id_federation_data.federated_provider
     )
     federated_by_saml = extra is not None and extra.get_str("SamlProviderArn") is not None
     if federated_by_web_identity or federated_by_saml:

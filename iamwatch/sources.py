@@ -144,8 +144,11 @@ def _expand_s3(url: str) -> Iterator[Source]:
                 continue
             if key.endswith(_LOG_SUFFIXES):
                 yield Source(
-                    name=f"s3://{bucket}/{key}", size=item.get("Size"), kind="s3",
-                    bucket=bucket, key=key,
+                    name=f"s3://{bucket}/{key}",
+                    size=item.get("Size"),
+                    kind="s3",
+                    bucket=bucket,
+                    key=key,
                 )
 
 
@@ -169,7 +172,9 @@ class _StreamingBodyReader(io.RawIOBase):
         return len(data)
 
 
-def read_source(source: Source, counter: ByteCounter | None = None) -> Iterator[RawRecord | Problem]:
+def read_source(
+    source: Source, counter: ByteCounter | None = None
+) -> Iterator[RawRecord | Problem]:
     """Every record in one source, or a ``Problem`` for what cannot be read."""
     try:
         raw = source.open()
@@ -186,14 +191,10 @@ def read_source(source: Source, counter: ByteCounter | None = None) -> Iterator[
 def _read_stream(
     name: str, raw: IO[bytes], counter: ByteCounter | None
 ) -> Iterator[RawRecord | Problem]:
-    stream: IO[bytes] = raw
-    if counter is not None:
-        stream = io.BufferedReader(_CountingReader(raw, counter))
-    buffered = stream if isinstance(stream, io.BufferedReader) else io.BufferedReader(stream)  # type: ignore[arg-type]
+    buffered = io.BufferedReader(_CountingReader(raw, counter or ByteCounter()))
+    text: io.BufferedIOBase = buffered
     if buffered.peek(2)[:2] == _GZIP_MAGIC:
-        text: IO[bytes] = gzip.GzipFile(fileobj=buffered, mode="rb")
-    else:
-        text = buffered
+        text = gzip.GzipFile(fileobj=buffered, mode="rb")
     line_number = 0
     try:
         for line in text:
@@ -264,7 +265,13 @@ def _unwrap(location: Location, item: Any) -> RawRecord | Problem:
 
 
 def _json_type(value: Any) -> str:
-    names = {str: "a string", int: "a number", float: "a number", bool: "a boolean", list: "an array"}
+    names = {
+        str: "a string",
+        int: "a number",
+        float: "a number",
+        bool: "a boolean",
+        list: "an array",
+    }
     if value is None:
         return "null"
     return names.get(type(value), type(value).__name__)

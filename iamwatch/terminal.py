@@ -14,5 +14,11 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u206
 def printable(text: str | None) -> str:
     if text is None:
         return ""
-    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}" if ord(match.group()) < 256
-                        else f"\\u{ord(match.group()):04x}", text)
+    return _CONTROL.sub(
+        lambda match: (
+            f"\\x{ord(match.group()):02x}"
+            if ord(match.group()) < 256
+            else f"\\u{ord(match.group()):04x}"
+        ),
+        text,
+    )

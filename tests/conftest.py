@@ -1,0 +1,107 @@
+"""Shared test helpers: fixture cases from tests/events/, a fresh engine, a moto server."""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from detectors import REGISTRY
+from iamwatch.engine import Engine
+from iamwatch.finding import Finding
+from iamwatch.registry import DetectionContext, DetectionSettings
+from iamwatch.state import SQLiteStateStore
+
+ROOT = Path(__file__).resolve().parent.parent
+EVENTS_DIR = Path(__file__).resolve().parent / "events"
+EXAMPLES_DIR = ROOT / "examples"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One fixture file: records processed in order, and every finding they must raise."""
+
+    path: Path
+    description: str
+    records: list[dict[str, Any]]
+    expect: list[dict[str, str]]
+
+    @property
+    def id(self) -> str:
+        return f"{self.path.parent.name}/{self.path.stem}"
+
+    def expected_set(self) -> set[tuple[str, str, str]]:
+        return {(e["detector"], e["severity"], e["event_id"]) for e in self.expect}
+
+
+def load_case(path: Path) -> Case:
+    data = orjson.loads(path.read_bytes())
+    return Case(path, data["description"], data["records"], data["expect"])
+
+
+def detector_cases() -> list[Case]:
+    return [
+        load_case(path)
+        for path in sorted(EVENTS_DIR.glob("*/*.json"))
+        if path.parent.name in REGISTRY
+    ]
+
+
+def messy_cases() -> list[Case]:
+    return [load_case(path) for path in sorted((EVENTS_DIR / "messy").glob("*.json"))]
+
+
+def base_record(detector_id: str = "iam-user-created") -> dict[str, Any]:
+    """A deep copy of the first positive record for a detector, to vary in parser tests."""
+    path = sorted((EVENTS_DIR / detector_id).glob("positive_*.json"))[0]
+    return copy.deepcopy(load_case(path).records[0])
+
+
+def new_engine(**settings: Any) -> Engine:
+    context = DetectionContext(state=SQLiteStateStore(), settings=DetectionSettings(**settings))
+    return Engine(REGISTRY, context)
+
+
+def run_records(records: list[dict[str, Any]], engine: Engine | None = None) -> list[Finding]:
+    engine = engine or new_engine()
+    findings: list[Finding] = []
+    for raw in records:
+        evaluation = engine.evaluate_raw(raw)
+        if evaluation is None:
+            continue
+        assert evaluation.failures == [], evaluation.failures
+        findings.extend(evaluation.findings)
+    return findings
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A real moto server on loopback standing in for AWS."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def aws_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    env = {
+        "AWS_ENDPOINT_URL": moto_endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return {**os.environ, **env}

@@ -1,0 +1,74 @@
+"""The registry refuses duplicate ids and incomplete declarations, and dispatches cheaply."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from detectors import REGISTRY
+from detectors.iam_user_created import META
+from iamwatch.registry import DetectionContext, Hit, Registry, RegistryError, detector
+from iamwatch.severity import Severity
+
+
+def _noop(record: Any, context: DetectionContext) -> Iterator[Hit]:
+    yield from ()
+
+
+def test_duplicate_id_is_refused() -> None:
+    with pytest.raises(RegistryError, match="duplicate detector id 'iam-user-created'"):
+        Registry([detector(META)(_noop), detector(META)(_noop)])
+
+
+def test_undecorated_function_is_refused() -> None:
+    with pytest.raises(RegistryError, match="not a Detector"):
+        Registry([_noop])  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"id": "Bad_Id"}, "lowercase words"),
+        ({"title": " "}, "title is empty"),
+        ({"next_step": ""}, "next_step is empty"),
+        ({"severity_rules": ""}, "severity_rules is empty"),
+        ({"events": {}, "identity_types": frozenset()}, "no events"),
+        ({"events": {"iam": frozenset({"CreateUser"})}}, "not an AWS service host"),
+        ({"events": {"iam.amazonaws.com": frozenset()}}, "lists no event names"),
+        ({"events": {"iam.amazonaws.com": frozenset({"Create User"})}}, "not an API action"),
+        ({"severity": "medium"}, "must be a Severity"),
+    ],
+)
+def test_incomplete_metadata_fails_at_declaration(change: dict[str, Any], message: str) -> None:
+    with pytest.raises(RegistryError, match=message):
+        replace(META, **change)
+
+
+def test_dispatch_selects_by_event_and_by_identity_type() -> None:
+    by_event = REGISTRY.dispatch("iam.amazonaws.com", "CreateUser", "IAMUser")
+    assert [d.meta.id for d in by_event] == ["iam-user-created"]
+    by_root = REGISTRY.dispatch("iam.amazonaws.com", "CreateUser", "Root")
+    assert [d.meta.id for d in by_root] == ["iam-user-created", "root-account-used"]
+    assert REGISTRY.dispatch("s3.amazonaws.com", "GetObject", "AssumedRole") == ()
+
+
+@pytest.mark.parametrize(
+    ("source", "name", "identity", "wanted"),
+    [
+        ("iam.amazonaws.com", "CreateUser", "AssumedRole", True),
+        ("iam.amazonaws.com", "ListUsers", "AssumedRole", False),
+        ("s3.amazonaws.com", "ListBuckets", "Root", True),
+        ("s3.amazonaws.com", "CreateUser", "IAMUser", False),
+        ("signin.amazonaws.com", "ConsoleLogin", None, True),
+    ],
+)
+def test_prefilter(source: str, name: str, identity: str | None, wanted: bool) -> None:
+    assert REGISTRY.wants(source, name, identity) is wanted
+
+
+def test_severity_order() -> None:
+    assert Severity.LOW < Severity.MEDIUM < Severity.HIGH < Severity.CRITICAL
+    assert max([Severity.HIGH, Severity.CRITICAL, Severity.LOW]) is Severity.CRITICAL
