@@ -57,7 +57,8 @@ def detect(record: CloudTrailRecord, context: DetectionContext) -> Iterator[Hit]
         account = request.get_str("targetId") or "(unknown)"
         yield Hit(
             summary=f"{who(record)} assigned admin permission set {permission_set} ({granted}) "
-            f"to {principal} in account {account} {where(record)}.",
+            f"to {principal} in account {account}"
+            + (f", from {record.source_ip_address}." if record.source_ip_address else "."),
             target=principal,
             target_type="identity-center-principal",
             details={"permissionSetArn": permission_set, "targetAccount": account},

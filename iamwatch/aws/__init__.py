@@ -1,0 +1,1 @@
+"""Adapters to AWS services, used by the Lambda handlers; imported only where needed."""

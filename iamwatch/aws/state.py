@@ -1,0 +1,98 @@
+"""The DynamoDB state store: the Lambda deployment's implementation of ``StateStore``.
+
+One table, partition key ``pk`` and sort key ``sk`` (strings), TTL on ``expires_at``.
+Window entries sort by zero-padded epoch milliseconds, so a window count is one key-range
+query; a claim is one conditional write, so two concurrent invocations cannot both claim.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+# Window entries outlive their window by a day so late, out-of-order events still count.
+_GRACE = timedelta(days=1)
+_FACT_LIFETIME = timedelta(days=400)
+
+
+def _millis(at: datetime) -> int:
+    return int(at.timestamp() * 1000)
+
+
+class DynamoDBStateStore:
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def count_in_window(self, key: str, event_id: str, at: datetime, window: timedelta) -> int:
+        moment = _millis(at)
+        self._client.put_item(
+            TableName=self._table,
+            Item={
+                "pk": {"S": f"window#{key}"},
+                "sk": {"S": f"{moment:015d}#{event_id}"},
+                "expires_at": {"N": str(int((at + window + _GRACE).timestamp()))},
+            },
+        )
+        low = moment - int(window.total_seconds() * 1000) + 1
+        count = 0
+        paginator = self._client.get_paginator("query")
+        for page in paginator.paginate(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
+            ExpressionAttributeValues={
+                ":pk": {"S": f"window#{key}"},
+                ":low": {"S": f"{low:015d}#"},
+                ":high": {"S": f"{moment:015d}#\uffff"},
+            },
+            Select="COUNT",
+            ConsistentRead=True,
+        ):
+            count += int(page.get("Count", 0))
+        return count
+
+    def claim(self, key: str, event_id: str, at: datetime, window: timedelta) -> bool:
+        moment = _millis(at)
+        cutoff = moment - int(window.total_seconds() * 1000)
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": f"claim#{key}"}, "sk": {"S": "claim"}},
+                UpdateExpression="SET event_id = :event, claimed_at = :at, expires_at = :expires",
+                ConditionExpression=(
+                    "attribute_not_exists(pk) OR claimed_at <= :cutoff OR event_id = :event"
+                ),
+                ExpressionAttributeValues={
+                    ":event": {"S": event_id},
+                    ":at": {"N": str(moment)},
+                    ":cutoff": {"N": str(cutoff)},
+                    ":expires": {"N": str(int((at + window + _GRACE).timestamp()))},
+                },
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def remember(self, key: str, value: str) -> None:
+        expires = datetime.now(UTC) + _FACT_LIFETIME
+        self._client.put_item(
+            TableName=self._table,
+            Item={
+                "pk": {"S": f"fact#{key}"},
+                "sk": {"S": "fact"},
+                "value": {"S": value},
+                "expires_at": {"N": str(int(expires.timestamp()))},
+            },
+        )
+
+    def recall(self, key: str) -> str | None:
+        item: dict[str, Any] = self._client.get_item(
+            TableName=self._table,
+            Key={"pk": {"S": f"fact#{key}"}, "sk": {"S": "fact"}},
+            ConsistentRead=True,
+        ).get("Item", {})
+        value = item.get("value", {}).get("S")
+        return str(value) if value is not None else None

@@ -1,0 +1,90 @@
+"""One logger, one metrics object and one OpenTelemetry tracer for the Lambda handlers.
+
+Logs are structured JSON (powertools Logger) with the CloudTrail eventID as correlation id;
+metrics are CloudWatch EMF (powertools Metrics); traces are OpenTelemetry spans, exported over
+OTLP only when an endpoint is configured (OTEL_EXPORTER_OTLP_ENDPOINT or
+IAMWATCH_OTLP_ENDPOINT) and flushed before each handler returns.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from opentelemetry import trace
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+
+SERVICE = "iamwatch"
+NAMESPACE = "iamwatch"
+
+logger = Logger(service=SERVICE)
+metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+_provider: TracerProvider | None = None
+
+
+def otlp_endpoint() -> str | None:
+    return os.environ.get("IAMWATCH_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+
+
+def configure_tracing() -> None:
+    """Install an SDK tracer provider once; export over OTLP/HTTP when an endpoint is set."""
+    global _provider
+    if _provider is not None:
+        return
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    provider = TracerProvider(resource=Resource.create({"service.name": SERVICE}))
+    endpoint = otlp_endpoint()
+    if endpoint:
+        # Imported only when exporting: the exporter costs ~90 ms of cold start.
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        exporter = OTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces", timeout=5)
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    _provider = provider
+
+
+def flush_traces() -> None:
+    """Lambda freezes the process after return, so spans must leave before it does."""
+    if _provider is not None:
+        _provider.force_flush(timeout_millis=3000)
+
+
+def tracer() -> trace.Tracer:
+    return trace.get_tracer(SERVICE)
+
+
+@contextmanager
+def span(name: str, **attributes: Any) -> Iterator[trace.Span]:
+    with tracer().start_as_current_span(name) as current:
+        for key, value in attributes.items():
+            if value is not None:
+                current.set_attribute(f"iamwatch.{key}", value)
+        yield current
+
+
+def count(name: str, value: float = 1, **dimensions: str) -> None:
+    """A count; with dimensions (e.g. detector and severity) it is emitted as its own EMF
+    blob so that each combination is a separate CloudWatch metric."""
+    if not dimensions:
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+        return
+    with single_metric(
+        name=name, unit=MetricUnit.Count, value=value, namespace=NAMESPACE
+    ) as metric:
+        metric.add_dimension(name="service", value=SERVICE)
+        for key, dimension in dimensions.items():
+            metric.add_dimension(name=key, value=dimension)
+
+
+def milliseconds(name: str, value: float) -> None:
+    metrics.add_metric(name=name, unit=MetricUnit.Milliseconds, value=value)
