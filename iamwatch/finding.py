@@ -58,6 +58,9 @@ class Finding(BaseModel):
     recommendation: str | None = None
     next_step: str
     details: dict[str, str] = Field(default_factory=dict)
+    # Filled at alert time from read-only IAM look-ups, when enrichment is enabled.
+    enrichment: dict[str, str] = Field(default_factory=dict)
+    observations: tuple[str, ...] = ()
 
     @classmethod
     def from_hit(

@@ -1,0 +1,31 @@
+"""EventBridge CloudTrail events in; findings onto the alert queue, once per eventID."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from iamwatch.aws.runtime import runtime
+from iamwatch.observability import flush_traces, logger, metrics
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+
+@logger.inject_lambda_context(correlation_id_path="detail.eventID", clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    from aws_lambda_powertools.utilities.parser import ValidationError, parse
+
+    from iamwatch.aws.models import CloudTrailEventBridgeEvent
+    from iamwatch.engine import describe_validation_error
+
+    current = runtime()
+    try:
+        try:
+            parsed = parse(event=event, model=CloudTrailEventBridgeEvent)
+        except ValidationError as error:
+            current.malformed(f"eventbridge:{event.get('id')}", describe_validation_error(error))
+            return {"status": "malformed"}
+        return {"status": "processed", **current.detect(parsed.detail, context)}
+    finally:
+        flush_traces()

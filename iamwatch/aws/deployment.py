@@ -1,0 +1,33 @@
+"""Where the deployed resources are: table names and queue URLs, from the Lambda environment.
+
+serverless.yml sets these; a missing one fails at cold start with its name.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from iamwatch.settings import ENV_PREFIX, SettingsError
+
+
+class Deployment(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    state_table: str = Field(min_length=3)
+    audit_table: str = Field(min_length=3)
+    idempotency_table: str = Field(min_length=3)
+    alert_queue_url: str = Field(min_length=8)
+    alert_dlq_url: str | None = None
+    # A day covers EventBridge's retry horizon (24 h) and the S3 backfill's delay.
+    idempotency_ttl_seconds: int = Field(default=2 * 24 * 3600, ge=24 * 3600)
+    enrichment: bool = True
+    max_receive_count: int = Field(default=5, ge=1)
+
+
+def load_deployment() -> Deployment:
+    try:
+        return Deployment()  # fields come from the environment
+    except ValidationError as error:
+        names = ", ".join(f"{ENV_PREFIX}{str(e['loc'][0]).upper()}" for e in error.errors())
+        raise SettingsError(f"missing or invalid deployment settings: {names}") from None

@@ -1,0 +1,13 @@
+"""Powertools parser models for the events the handlers receive."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+
+from iamwatch.events import CloudTrailRecord
+
+
+class CloudTrailEventBridgeEvent(EventBridgeModel):
+    """ "AWS API Call via CloudTrail" / "AWS Console Sign In via CloudTrail"."""
+
+    detail: CloudTrailRecord

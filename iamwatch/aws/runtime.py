@@ -1,0 +1,147 @@
+"""The Lambda composition root: settings, clients and the pipeline, built once per container.
+
+Built on first use rather than at import, so a handler module imports fast and tests can
+point the environment at local servers before anything connects. ``reset()`` drops the cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from iamwatch import observability as obs
+from iamwatch.audit import AuditKind, AuditRecord
+from iamwatch.aws.deployment import Deployment, load_deployment
+from iamwatch.engine import MalformedRecordError, parse_record
+from iamwatch.events import CloudTrailRecord
+from iamwatch.pipeline import DetectionPipeline
+from iamwatch.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from iamwatch.aws.audit import DynamoDBAuditLog
+
+IDEMPOTENCY_KEY_PREFIX = "iamwatch.detect"  # shared by every handler, so a record alerts once
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    deployment: Deployment
+
+    @cached_property
+    def _session(self) -> Any:
+        import boto3
+
+        return boto3.session.Session()
+
+    def client(self, service: str) -> Any:
+        return self._clients.setdefault(service, self._session.client(service))
+
+    @cached_property
+    def _clients(self) -> dict[str, Any]:
+        return {}
+
+    @cached_property
+    def audit(self) -> DynamoDBAuditLog:
+        from iamwatch.aws.audit import DynamoDBAuditLog
+
+        return DynamoDBAuditLog(self.client("dynamodb"), self.deployment.audit_table)
+
+    @cached_property
+    def pipeline(self) -> DetectionPipeline:
+        from iamwatch.aws.alerts import SqsAlertQueue
+        from iamwatch.aws.enrichment import IamEnricher
+        from iamwatch.aws.state import DynamoDBStateStore
+        from iamwatch.composition import build_engine
+
+        state = DynamoDBStateStore(self.client("dynamodb"), self.deployment.state_table)
+        enricher = (
+            IamEnricher(self.client("iam"), log=lambda m, k: obs.logger.warning(m, extra=k))
+            if self.deployment.enrichment
+            else None
+        )
+        return DetectionPipeline(
+            engine=build_engine(self.settings, state=state),
+            sink=SqsAlertQueue(self.client("sqs"), self.deployment.alert_queue_url),
+            audit=self.audit,
+            enricher=enricher,
+            suppressor=None,
+        )
+
+    @cached_property
+    def process_once(self) -> Callable[..., dict[str, object]]:
+        """``pipeline.process`` made idempotent on the record's eventID (powertools, DynamoDB)."""
+        from aws_lambda_powertools.utilities.idempotency import (
+            DynamoDBPersistenceLayer,
+            IdempotencyConfig,
+            idempotent_function,
+        )
+
+        persistence = DynamoDBPersistenceLayer(
+            table_name=self.deployment.idempotency_table,
+            boto3_client=self.client("dynamodb"),
+        )
+        self.idempotency_config = IdempotencyConfig(
+            event_key_jmespath="event_id",
+            expires_after_seconds=self.deployment.idempotency_ttl_seconds,
+            raise_on_no_idempotency_key=True,
+        )
+
+        def process(record: CloudTrailRecord) -> dict[str, object]:
+            return self.pipeline.process(record).as_dict()
+
+        once: Callable[..., dict[str, object]] = idempotent_function(
+            data_keyword_argument="record",
+            config=self.idempotency_config,
+            persistence_store=persistence,
+            key_prefix=IDEMPOTENCY_KEY_PREFIX,
+        )(process)
+        return once
+
+    def detect(self, record: CloudTrailRecord, context: LambdaContext | None) -> dict[str, object]:
+        _ = self.process_once  # builds the idempotency config on first use
+        if context is not None:
+            self.idempotency_config.register_lambda_context(context)
+        if self.pipeline.enricher is not None and hasattr(self.pipeline.enricher, "reset"):
+            self.pipeline.enricher.reset()
+        obs.logger.set_correlation_id(record.event_id)
+        return self.process_once(record=record)
+
+    def parse_raw(self, raw: Mapping[str, Any], where: str) -> CloudTrailRecord | None:
+        """A malformed record is logged, counted and audited, never retried (it cannot heal)."""
+        try:
+            return parse_record(raw)
+        except MalformedRecordError as error:
+            self.malformed(where, str(error))
+            return None
+
+    def malformed(self, where: str, reason: str) -> None:
+        obs.logger.warning("malformed event skipped", extra={"where": where, "reason": reason})
+        obs.count("MalformedEvents")
+        self.audit.append(
+            AuditRecord(kind=AuditKind.MALFORMED_EVENT, data={"where": where, "reason": reason})
+        )
+
+
+_runtime: Runtime | None = None
+
+
+def runtime() -> Runtime:
+    global _runtime
+    if _runtime is None:
+        obs.configure_tracing()
+        _runtime = Runtime(settings=load_settings(), deployment=load_deployment())
+    return _runtime
+
+
+def reset() -> None:
+    """Forget the cached runtime, e.g. after tests change the environment."""
+    global _runtime
+    _runtime = None
+
+
+__all__ = ["Runtime", "reset", "runtime"]
