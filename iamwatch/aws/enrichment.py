@@ -18,6 +18,17 @@ if TYPE_CHECKING:
 
     from mypy_boto3_iam import IAMClient
 
+# Every IAM action IamEnricher calls; the deployed roles grant exactly these (a test checks).
+ENRICHMENT_ACTIONS = (
+    "iam:GetAccessKeyLastUsed",
+    "iam:GetLoginProfile",
+    "iam:GetUser",
+    "iam:ListAccessKeys",
+    "iam:ListGroupsForUser",
+    "iam:ListMFADevices",
+    "iam:ListUserTags",
+)
+
 _OWNER_TAGS = ("owner", "Owner", "team", "Team")
 _PURPOSE_TAGS = ("purpose", "Purpose", "description", "Description")
 

@@ -111,6 +111,53 @@ class Runtime:
         obs.logger.set_correlation_id(record.event_id)
         return self.process_once(record=record)
 
+    def backfill(self, notification: str, context: LambdaContext | None) -> int:
+        """Scan every CloudTrail log file an S3 notification announces; returns records
+        examined. A file that cannot be read raises, so SQS retries it and then dead-letters
+        it; a malformed record inside a readable file is audited and skipped."""
+        from urllib.parse import unquote_plus
+
+        import orjson
+
+        from iamwatch.pipeline import DetectorErrors
+        from iamwatch.sources import Problem, Source, read_source
+
+        body = orjson.loads(notification)
+        examined = 0
+        failures = []
+        for entry in body.get("Records", []):  # absent for s3:TestEvent
+            bucket = entry["s3"]["bucket"]["name"]
+            key = unquote_plus(entry["s3"]["object"]["key"])
+            if "/CloudTrail/" not in f"/{key}" or not key.endswith((".json.gz", ".json")):
+                continue  # digests, Insights and anything else in the bucket
+            source = Source(
+                name=f"s3://{bucket}/{key}", size=None, kind="s3", bucket=bucket, key=key
+            )
+            with obs.span("backfill", object=source.name):
+                for item in read_source(source):
+                    if isinstance(item, Problem):
+                        if not item.location.position:
+                            raise OSError(f"{item.location}: {item.reason}")
+                        self.malformed(str(item.location), item.reason)
+                        continue
+                    try:
+                        if not self.pipeline.engine.wants(item.data):
+                            continue
+                    except MalformedRecordError as error:
+                        self.malformed(str(item.location), str(error))
+                        continue
+                    record = self.parse_raw(item.data, str(item.location))
+                    if record is None:
+                        continue
+                    examined += 1
+                    try:
+                        self.detect(record, context)
+                    except DetectorErrors as error:
+                        failures.extend(error.failures)
+        if failures:
+            raise DetectorErrors(failures)
+        return examined
+
     def parse_raw(self, raw: Mapping[str, Any], where: str) -> CloudTrailRecord | None:
         """A malformed record is logged, counted and audited, never retried (it cannot heal)."""
         try:
