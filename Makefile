@@ -4,14 +4,28 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+CHECKOV_VENV := .venv-checkov
+CHECKOV_VERSION := 3.3.30
+TEMPLATE := .serverless/cloudformation-template-update-stack.json
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench clean artifact package cfn-lint checkov
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+# checkov lives in its own virtual environment: its pins would fight the project's.
+$(CHECKOV_VENV)/.installed:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
+	touch $(CHECKOV_VENV)/.installed
 
 demo: $(STAMP)
 	$(BIN)/iamwatch scan examples/ --format table
@@ -26,7 +40,21 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q
 
-test: lint typecheck unit
+# The Lambda artifact (code plus arm64 dependencies) and the CloudFormation template, offline.
+artifact: $(STAMP)
+	$(BIN)/python deploy/build_artifact.py
+
+package: artifact $(NODE_STAMP)
+	SLS_TELEMETRY_DISABLED=1 npx osls package --stage prod
+
+cfn-lint: package
+	$(BIN)/cfn-lint $(TEMPLATE)
+
+checkov: package $(CHECKOV_VENV)/.installed
+	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yml -f $(TEMPLATE)
+
+# Unit and integration tests read the packaged template, so packaging comes first.
+test: lint typecheck package cfn-lint checkov unit
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1,5 +1,6 @@
-"""EventBridge routing: the committed pattern matches the registry, and deployed into moto's
-EventBridge it routes every event a detector needs, and nothing else."""
+"""EventBridge routing: the committed pattern matches the registry, and the packaged template's
+rule, deployed into moto's EventBridge with an SQS target, routes every event a detector
+needs, and nothing else."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from detectors import REGISTRY
 from iamwatch.aws.routing import PATTERN_FILE, render
 from tests.aws import eventbridge_event
 from tests.conftest import EXAMPLES_DIR, ROOT, new_engine
+from tests.template import resources_of
 
 
 def test_committed_deploy_files_are_generated_from_the_code() -> None:
@@ -38,7 +40,10 @@ def routed_through_moto(endpoint: str, records: list[dict[str, Any]]) -> set[str
     arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
-    events.put_rule(Name=name, EventPattern=(ROOT / PATTERN_FILE).read_text())
+    # The rule exactly as the packaged CloudFormation template declares it.
+    (rule,) = resources_of("AWS::Events::Rule").values()
+    pattern = orjson.dumps(rule["Properties"]["EventPattern"]).decode()
+    events.put_rule(Name=name, EventPattern=pattern)
     events.put_targets(Rule=name, Targets=[{"Id": "queue", "Arn": arn}])
     for start in range(0, len(records), 10):
         entries = []

@@ -1,0 +1,27 @@
+"""The CloudFormation template `make package` (osls package) produces, for tests to read."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import orjson
+
+from tests.conftest import ROOT
+
+TEMPLATE = ROOT / ".serverless" / "cloudformation-template-update-stack.json"
+
+
+@cache
+def packaged_template() -> dict[str, Any]:
+    assert TEMPLATE.is_file(), "no packaged template: run `make package` (make test does)"
+    template: dict[str, Any] = orjson.loads(TEMPLATE.read_bytes())
+    return template
+
+
+def resources_of(kind: str) -> dict[str, dict[str, Any]]:
+    return {
+        name: resource
+        for name, resource in packaged_template()["Resources"].items()
+        if resource["Type"] == kind
+    }

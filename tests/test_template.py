@@ -1,0 +1,143 @@
+"""The packaged CloudFormation template: routing, least privilege, tables, queues, alarms."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from detectors import REGISTRY
+from iamwatch.aws.enrichment import ENRICHMENT_ACTIONS
+from iamwatch.aws.routing import detection_pattern
+from iamwatch.aws.tables import TABLES
+from tests.conftest import ROOT
+from tests.template import packaged_template, resources_of
+
+FUNCTIONS = ("Detect", "Notify", "Backfill")
+
+
+def _statements(role: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        statement
+        for policy in role["Properties"]["Policies"]
+        for statement in policy["PolicyDocument"]["Statement"]
+    ]
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_one_rule_routes_exactly_the_registry_pattern_to_detect() -> None:
+    rules = resources_of("AWS::Events::Rule")
+    assert len(rules) == 1
+    (rule,) = rules.values()
+    assert rule["Properties"]["EventPattern"] == detection_pattern(REGISTRY)
+    (target,) = rule["Properties"]["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": ["DetectLambdaFunction", "Arn"]}
+    assert "DeadLetterConfig" in target and "RetryPolicy" in target
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_each_function_has_its_own_role(function: str) -> None:
+    lambda_function = resources_of("AWS::Lambda::Function")[f"{function}LambdaFunction"]
+    assert lambda_function["Properties"]["Role"] == {"Fn::GetAtt": [f"{function}Role", "Arn"]}
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_roles_are_least_privilege(function: str) -> None:
+    role = resources_of("AWS::IAM::Role")[f"{function}Role"]
+    for statement in _statements(role):
+        assert statement["Effect"] == "Allow"
+        for action in _as_list(statement["Action"]):
+            assert "*" not in action, f"{function}: wildcard action {action}"
+        for resource in _as_list(statement["Resource"]):
+            assert resource != "*", f"{function}: unscoped {statement['Sid']}"
+            text = str(resource)
+            if text.endswith("/*") or text.endswith(":*"):
+                # Wildcards only inside a scoped ARN: a log group's streams, IAM users of
+                # this account, KMS keys used through SSM, trail log objects.
+                assert statement["Sid"] in {
+                    "Logs", "EnrichmentReadOnly", "DecryptSlackToken", "ReadTrailLogs",
+                }, statement  # fmt: skip
+        if statement["Sid"] == "DecryptSlackToken":
+            assert "kms:ViaService" in str(statement["Condition"])
+
+
+@pytest.mark.parametrize("function", ["Detect", "Backfill"])
+def test_enrichment_grants_exactly_the_calls_it_makes(function: str) -> None:
+    role = resources_of("AWS::IAM::Role")[f"{function}Role"]
+    (statement,) = [s for s in _statements(role) if s["Sid"] == "EnrichmentReadOnly"]
+    assert sorted(statement["Action"]) == sorted(ENRICHMENT_ACTIONS)
+    assert all(action.split(":")[1].startswith(("Get", "List")) for action in statement["Action"])
+
+
+def test_only_notify_can_read_the_slack_token() -> None:
+    roles = resources_of("AWS::IAM::Role")
+    readers = {name for name, role in roles.items() if "ssm:GetParameter" in str(role)}
+    assert readers == {"NotifyRole"}
+
+
+def test_lambda_environment_holds_no_secret_values() -> None:
+    for name, function in resources_of("AWS::Lambda::Function").items():
+        variables = function["Properties"]["Environment"]["Variables"]
+        assert "IAMWATCH_SLACK_TOKEN" not in variables, name
+        for key, value in variables.items():
+            assert not re.search(r"xox[abp]-|hooks\.slack\.com", str(value)), (name, key)
+
+
+def test_tables_match_the_code_and_expire() -> None:
+    tables = resources_of("AWS::DynamoDB::Table")
+    logical = {"IdempotencyTable": "idempotency", "StateTable": "state", "AuditTable": "audit"}
+    assert set(tables) == set(logical)
+    for name, table in tables.items():
+        partition, sort, ttl = TABLES[logical[name]]
+        keys = {k["KeyType"]: k["AttributeName"] for k in table["Properties"]["KeySchema"]}
+        assert keys == ({"HASH": partition} | ({"RANGE": sort} if sort else {}))
+        assert table["Properties"]["TimeToLiveSpecification"] == {
+            "AttributeName": ttl, "Enabled": True,
+        }  # fmt: skip
+        assert table["Properties"]["SSESpecification"] == {"SSEEnabled": True}
+    assert tables["AuditTable"]["DeletionPolicy"] == "Retain"
+
+
+def test_queues_are_encrypted_and_dead_letter() -> None:
+    queues = resources_of("AWS::SQS::Queue")
+    for name, queue in queues.items():
+        assert queue["Properties"]["SqsManagedSseEnabled"] is True, name
+    for source, dead_letter in (
+        ("AlertQueue", "AlertDeadLetterQueue"),
+        ("BackfillQueue", "BackfillDeadLetterQueue"),
+    ):
+        redrive = queues[source]["Properties"]["RedrivePolicy"]
+        assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": [dead_letter, "Arn"]}
+    policies = str(resources_of("AWS::SQS::QueuePolicy"))
+    assert policies.count("aws:SecureTransport") == 2
+
+
+def test_alarms_watch_dead_letters_and_errors() -> None:
+    alarms = resources_of("AWS::CloudWatch::Alarm")
+    watched = {str(a["Properties"]["Dimensions"][0]["Value"]) for a in alarms.values()}
+    for thing in (
+        "AlertDeadLetterQueue",
+        "FailedEventsQueue",
+        "BackfillDeadLetterQueue",
+        "DetectLambdaFunction",
+        "NotifyLambdaFunction",
+        "BackfillLambdaFunction",
+    ):
+        assert any(thing in w for w in watched), thing
+
+
+def test_logs_are_retained_for_a_bounded_time() -> None:
+    for group in resources_of("AWS::Logs::LogGroup").values():
+        assert group["Properties"]["RetentionInDays"] == 90
+
+
+def test_template_needs_no_aws_account_at_package_time() -> None:
+    lines = (ROOT / "serverless.yml").read_text().splitlines()
+    source = "\n".join(line.split(" #")[0] for line in lines if not line.lstrip().startswith("#"))
+    for forbidden in ("${aws:", "${ssm:", "${cf:", "${s3:"):
+        assert forbidden not in source
+    assert "AWSTemplateFormatVersion" in packaged_template()
