@@ -26,6 +26,7 @@ NAMESPACE = "iamwatch"
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 _provider: TracerProvider | None = None
+_exporting_to: set[str] = set()
 
 
 def otlp_endpoint() -> str | None:
@@ -33,24 +34,24 @@ def otlp_endpoint() -> str | None:
 
 
 def configure_tracing() -> None:
-    """Install an SDK tracer provider once; export over OTLP/HTTP when an endpoint is set."""
+    """Install the SDK tracer provider once, and an OTLP/HTTP exporter for the configured
+    endpoint the first time it is seen (OpenTelemetry allows one provider per process)."""
     global _provider
-    if _provider is not None:
-        return
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    if _provider is None:
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
 
-    provider = TracerProvider(resource=Resource.create({"service.name": SERVICE}))
+        _provider = TracerProvider(resource=Resource.create({"service.name": SERVICE}))
+        trace.set_tracer_provider(_provider)
     endpoint = otlp_endpoint()
-    if endpoint:
+    if endpoint and endpoint not in _exporting_to:
         # Imported only when exporting: the exporter costs ~90 ms of cold start.
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
         exporter = OTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces", timeout=5)
-        provider.add_span_processor(BatchSpanProcessor(exporter))
-    trace.set_tracer_provider(provider)
-    _provider = provider
+        _provider.add_span_processor(BatchSpanProcessor(exporter))
+        _exporting_to.add(endpoint)
 
 
 def flush_traces() -> None:
