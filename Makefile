@@ -8,6 +8,7 @@ NODE_STAMP := node_modules/.installed
 CHECKOV_VENV := .venv-checkov
 CHECKOV_VERSION := 3.3.30
 TEMPLATE := .serverless/cloudformation-template-update-stack.json
+FORWARDER_TEMPLATE := deploy/forwarder/.serverless/cloudformation-template-update-stack.json
 
 .PHONY: demo test lint typecheck unit bench clean artifact package cfn-lint checkov
 
@@ -46,15 +47,17 @@ artifact: $(STAMP)
 
 package: artifact $(NODE_STAMP)
 	SLS_TELEMETRY_DISABLED=1 npx osls package --stage prod
+	cd deploy/forwarder && SLS_TELEMETRY_DISABLED=1 npx osls package --stage prod
 
 cfn-lint: package
-	$(BIN)/cfn-lint $(TEMPLATE)
+	$(BIN)/cfn-lint $(TEMPLATE) $(FORWARDER_TEMPLATE)
 
 checkov: package $(CHECKOV_VENV)/.installed
-	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yml -f $(TEMPLATE)
+	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yml -f $(TEMPLATE) -f $(FORWARDER_TEMPLATE)
 
 # Unit and integration tests read the packaged template, so packaging comes first.
 test: lint typecheck package cfn-lint checkov unit
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) node_modules build .serverless deploy/forwarder/.serverless \
+		.mypy_cache .pytest_cache .ruff_cache

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import orjson
 import pytest
 
 from detectors import REGISTRY
@@ -141,3 +142,23 @@ def test_template_needs_no_aws_account_at_package_time() -> None:
     for forbidden in ("${aws:", "${ssm:", "${cf:", "${s3:"):
         assert forbidden not in source
     assert "AWSTemplateFormatVersion" in packaged_template()
+
+
+FORWARDER = (
+    ROOT / "deploy" / "forwarder" / ".serverless" / "cloudformation-template-update-stack.json"
+)
+
+
+def test_regional_forwarder_sends_the_same_events_to_the_central_bus() -> None:
+    assert FORWARDER.is_file(), "run `make package`"
+    resources = orjson.loads(FORWARDER.read_bytes())["Resources"]
+    rules = [r for r in resources.values() if r["Type"] == "AWS::Events::Rule"]
+    assert len(rules) == 1
+    assert rules[0]["Properties"]["EventPattern"] == detection_pattern(REGISTRY)
+    assert ":us-east-1:" in str(rules[0]["Properties"]["Targets"][0]["Arn"])
+    roles = [r for r in resources.values() if r["Type"] == "AWS::IAM::Role"]
+    assert len(roles) == 1
+    (statement,) = _statements(roles[0])
+    assert statement["Action"] == ["events:PutEvents"]
+    assert "event-bus/default" in str(statement["Resource"])
+    assert not any(r["Type"] == "AWS::Lambda::Function" for r in resources.values())
