@@ -42,7 +42,8 @@ def expected_for(paths: list[Path]) -> set[tuple[str, str]]:
 def files_with_findings(count: int) -> list[Path]:
     """A few example files that raise findings, plus one of pure noise; enough to prove the
     path without replaying the whole archive through moto."""
-    chosen, noise = [], []
+    chosen: list[Path] = []
+    noise: list[Path] = []
     for path in sorted((EXAMPLES_DIR / "AWSLogs").rglob("*.json.gz")):
         (chosen if expected_for([path]) else noise).append(path)
     return chosen[:count] + noise[:1]

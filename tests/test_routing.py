@@ -46,7 +46,7 @@ def routed_through_moto(endpoint: str, records: list[dict[str, Any]]) -> set[str
     events.put_rule(Name=name, EventPattern=pattern)
     events.put_targets(Rule=name, Targets=[{"Id": "queue", "Arn": arn}])
     for start in range(0, len(records), 10):
-        entries = []
+        entries: list[Any] = []
         for record in records[start : start + 10]:
             envelope = eventbridge_event(record)
             entries.append(

@@ -43,8 +43,8 @@ def detection_pattern(registry: Registry) -> dict[str, Any]:
             grouped.setdefault((source, key), set()).update(names)
         identity_types.update(meta.identity_types)
     branches: list[dict[str, Any]] = []
-    for (source, key), names in sorted(grouped.items()):
-        branches.append({"eventSource": [source], "eventName": sorted(names), **extras[key]})
+    for (source, key), wanted in sorted(grouped.items()):
+        branches.append({"eventSource": [source], "eventName": sorted(wanted), **extras[key]})
     if identity_types:
         branches.append({"userIdentity": {"type": sorted(identity_types)}})
     # No detector reports a call that failed with an errorCode (failed sign-ins carry none),
