@@ -3,7 +3,9 @@
 Exit codes of ``iamwatch scan``: 0 the scan completed (malformed input is reported on stderr
 but does not fail it); 1 a finding at or above ``--fail-on`` was raised; 2 usage error (bad
 option, missing path, invalid setting); 3 a detector raised an error, so findings may be
-missing.
+missing; 4 with ``--slack``, some alert could not be delivered (the reasons are on stderr).
+When several apply, the first of 2, 3, 4, 1 in that order is the exit code.
+``iamwatch slack test`` exits 4 when the test alert could not be posted.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from iamwatch.severity import Severity
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from iamwatch.finding import Finding
     from iamwatch.scan import ScanStats
     from iamwatch.sources import Source
 
@@ -30,6 +33,7 @@ EXIT_OK = 0
 EXIT_FAIL_ON = 1
 EXIT_USAGE = 2
 EXIT_DETECTOR_ERROR = 3
+EXIT_DELIVERY_FAILED = 4
 
 app = typer.Typer(
     name="iamwatch",
@@ -89,9 +93,17 @@ def scan(
     progress: Annotated[
         bool, typer.Option(help="Show a progress bar on stderr (only on a terminal).")
     ] = True,
+    slack: Annotated[
+        bool,
+        typer.Option(
+            "--slack",
+            help="Also post the reported findings to Slack (IAMWATCH_SLACK_* settings), "
+            "with dedup and suppression; exit 4 if any alert could not be delivered.",
+        ),
+    ] = False,
 ) -> None:
     """Scan CloudTrail logs with the same detectors the Lambda functions run."""
-    from iamwatch.composition import build_engine
+    from iamwatch.composition import build_engine, build_notifier
     from iamwatch.output import findings_table, print_summary, write_jsonl
     from iamwatch.scan import FailedDetection, Scanner
     from iamwatch.settings import SettingsError, load_settings
@@ -101,6 +113,8 @@ def scan(
     try:
         settings = load_settings(config, state_path=state)
         check_paths(paths)
+        # Built before scanning, so a Slack misconfiguration fails fast rather than at the end.
+        notifier = build_notifier(settings) if slack else None
     except (SettingsError, InputError) as error:
         raise _fail(str(error)) from None
 
@@ -109,6 +123,7 @@ def scan(
     engine = build_engine(settings)
     scanner = Scanner(engine, min_severity=min_severity)
     collected = []
+    to_alert = []
     worst: Severity | None = None
     started = time.perf_counter()
     out = sys.stdout.buffer
@@ -133,6 +148,8 @@ def scan(
             else:
                 if worst is None or item.severity > worst:
                     worst = item.severity
+                if notifier is not None:
+                    to_alert.append(item)
                 if chosen is OutputFormat.JSONL:
                     write_jsonl(item, out)
                 else:
@@ -148,8 +165,17 @@ def scan(
         else:
             console.print("No findings.")
     print_summary(errors, scanner.stats, elapsed, engine.registry)
+    delivered = True
+    if notifier is not None:
+        from iamwatch.slack.report import print_delivery_summary
+
+        summary = notifier.deliver_all(to_alert)
+        print_delivery_summary(errors, summary)
+        delivered = summary.ok
     if scanner.stats.detector_failures:
         raise typer.Exit(EXIT_DETECTOR_ERROR)
+    if not delivered:
+        raise typer.Exit(EXIT_DELIVERY_FAILED)
     if fail_on is not None and worst is not None and worst >= fail_on:
         raise typer.Exit(EXIT_FAIL_ON)
 
@@ -238,6 +264,96 @@ def runbook(
         sys.stdout.write(book.body)
         return
     Console().print(Markdown(book.body))
+
+
+slack_app = typer.Typer(
+    help="Slack alerts: preview the Block Kit message of a detector, or post a test alert.",
+    no_args_is_help=True,
+)
+app.add_typer(slack_app, name="slack")
+
+
+def _sample(detector_id: str, runbook_base_url: str) -> Finding:
+    from detectors import REGISTRY
+    from iamwatch.slack.samples import sample_finding
+
+    if detector_id not in REGISTRY:
+        raise _fail(f"no detector {detector_id!r}; known ids: {', '.join(REGISTRY.ids)}")
+    return sample_finding(detector_id, runbook_base_url)
+
+
+@slack_app.command("preview")
+def slack_preview(
+    detector_id: Annotated[str, typer.Argument(help="A detector id, e.g. access-key-created.")],
+    config: Annotated[
+        Path | None, typer.Option(help="TOML settings file (also IAMWATCH_CONFIG).")
+    ] = None,
+) -> None:
+    """Print the Block Kit JSON of a sample alert (paste it into Slack's Block Kit Builder)."""
+    import orjson
+
+    from iamwatch.settings import SettingsError, load_settings
+    from iamwatch.slack.render import render
+
+    try:
+        settings = load_settings(config)
+    except SettingsError as error:
+        raise _fail(str(error)) from None
+    message = render(_sample(detector_id, settings.runbook_base_url))
+    sys.stdout.buffer.write(orjson.dumps(message.builder_json(), option=orjson.OPT_INDENT_2))
+    sys.stdout.buffer.write(b"\n")
+
+
+@slack_app.command("test")
+def slack_test(
+    detector_id: Annotated[
+        str, typer.Option("--detector", help="Which detector's sample alert to post.")
+    ] = "iam-user-created",
+    channel: Annotated[
+        str | None,
+        typer.Option(help="Post here instead of the channel routed for the sample's severity."),
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="TOML settings file (also IAMWATCH_CONFIG).")
+    ] = None,
+) -> None:
+    """Post a sample alert, marked as a test, to check the Slack setup end to end."""
+    from iamwatch.composition import build_slack_transport
+    from iamwatch.settings import SettingsError, load_settings
+    from iamwatch.slack.notifier import Routing
+    from iamwatch.slack.render import render
+    from iamwatch.slack.transport import DeliveryError
+    from iamwatch.terminal import printable
+
+    try:
+        settings = load_settings(config)
+        transport = build_slack_transport(settings)
+    except SettingsError as error:
+        raise _fail(str(error)) from None
+    finding = _sample(detector_id, settings.runbook_base_url)
+    routing = Routing(default=settings.slack_channel, by_severity=settings.slack_channels)
+    target = transport.fixed_channel or channel or routing.channel_for(finding.severity)
+    if target is None:
+        raise _fail(f"no Slack channel for {finding.severity.value} findings; use --channel")
+    message = render(
+        finding,
+        note="Test alert sent by iamwatch slack test to check the Slack setup; no action needed.",
+    )
+    errors = _stderr_console()
+    try:
+        posted = transport.post(target, message)
+    except DeliveryError as error:
+        errors.print(
+            f"error: test alert to {printable(target)} failed: {printable(error.reason)}",
+            markup=False,
+        )
+        raise typer.Exit(EXIT_DELIVERY_FAILED) from None
+    errors.print(
+        f"Posted a test {detector_id} alert to {printable(posted.channel)}"
+        + (f" (ts {printable(posted.ts)})." if posted.ts else "."),
+        markup=False,
+        highlight=False,
+    )
 
 
 def main() -> None:

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from datetime import date, timedelta
+from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING
+
 from iamwatch.engine import Engine
 from iamwatch.registry import DetectionContext
-from iamwatch.settings import Settings
+from iamwatch.settings import Settings, SettingsError
 from iamwatch.state import SQLiteStateStore, StateStore
+
+if TYPE_CHECKING:
+    from iamwatch.slack.dedup import DedupStore
+    from iamwatch.slack.notifier import SlackNotifier
+    from iamwatch.slack.secrets import TokenSource
+    from iamwatch.slack.transport import SlackTransport
 
 
 def build_engine(settings: Settings, state: StateStore | None = None) -> Engine:
@@ -14,3 +26,87 @@ def build_engine(settings: Settings, state: StateStore | None = None) -> Engine:
     store = state if state is not None else SQLiteStateStore(settings.state_path)
     context = DetectionContext(state=store, settings=settings.detection)
     return Engine(REGISTRY, context, runbook_base_url=settings.runbook_base_url)
+
+
+def slack_token_source(settings: Settings) -> TokenSource:
+    from iamwatch.slack import secrets
+
+    max_age = settings.slack_token_cache_seconds
+    if settings.slack_token is not None:
+        return secrets.static_token(settings.slack_token)
+    if settings.slack_token_ssm_parameter is not None:
+        return secrets.ssm_token(settings.slack_token_ssm_parameter, max_age)
+    if settings.slack_token_secret_id is not None:
+        return secrets.secrets_manager_token(settings.slack_token_secret_id, max_age)
+    raise SettingsError("IAMWATCH_SLACK_TOKEN: not set")
+
+
+def build_slack_transport(
+    settings: Settings, sleep: Callable[[float], None] = time.sleep
+) -> SlackTransport:
+    """The webhook or Web API adapter the settings ask for; the token is read once here so a
+    missing or unreadable one fails at start-up, then again (cached) for each message."""
+    from iamwatch.slack.secrets import TokenError
+    from iamwatch.slack.transport import RetryPolicy, WebApiTransport, WebhookTransport
+
+    policy = RetryPolicy(
+        max_retries=settings.slack_max_retries,
+        max_wait=float(settings.slack_max_retry_wait_seconds),
+    )
+    if settings.slack_webhook_url is not None:
+        return WebhookTransport(
+            settings.slack_webhook_url,
+            policy=policy,
+            sleep=sleep,
+            timeout=settings.slack_timeout_seconds,
+        )
+    if not settings.slack_token_configured:
+        raise SettingsError(
+            "IAMWATCH_SLACK_TOKEN: Slack is not configured; set IAMWATCH_SLACK_TOKEN (or "
+            "IAMWATCH_SLACK_TOKEN_SSM_PARAMETER / IAMWATCH_SLACK_TOKEN_SECRET_ID) with "
+            "IAMWATCH_SLACK_CHANNEL, or IAMWATCH_SLACK_WEBHOOK_URL"
+        )
+    token = slack_token_source(settings)
+    try:
+        token()
+    except TokenError as error:
+        raise SettingsError(str(error)) from None
+    return WebApiTransport(
+        token,
+        base_url=settings.slack_api_url,
+        policy=policy,
+        sleep=sleep,
+        timeout=settings.slack_timeout_seconds,
+    )
+
+
+def build_notifier(
+    settings: Settings,
+    *,
+    store: DedupStore | None = None,
+    transport: SlackTransport | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    today: Callable[[], date] | None = None,
+) -> SlackNotifier:
+    from detectors import REGISTRY
+    from iamwatch.slack.dedup import SQLiteDedupStore
+    from iamwatch.slack.notifier import Routing, SlackNotifier
+
+    for index, rule in enumerate(settings.suppressions, start=1):
+        if rule.detector is not None and not any(
+            fnmatchcase(detector_id, rule.detector) for detector_id in REGISTRY.ids
+        ):
+            raise SettingsError(
+                f"IAMWATCH_SUPPRESSIONS: rule {index}, detector: {rule.detector!r} matches no "
+                "detector id"
+            )
+    chosen = transport if transport is not None else build_slack_transport(settings, sleep)
+    return SlackNotifier(
+        chosen,
+        store if store is not None else SQLiteDedupStore(settings.state_path),
+        routing=Routing(default=settings.slack_channel, by_severity=settings.slack_channels),
+        dedup_window=timedelta(seconds=settings.slack_dedup_window_seconds),
+        repeats=settings.slack_repeats,
+        suppressions=settings.suppressions,
+        today=today,
+    )

@@ -7,21 +7,26 @@ Precedence: explicit arguments, then environment, then the config file, then def
 from __future__ import annotations
 
 import os
+import re
 from contextvars import ContextVar
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+from pydantic_settings import SettingsError as SourceError
 
 from iamwatch.finding import DEFAULT_RUNBOOK_BASE_URL
 from iamwatch.registry import DetectionSettings
+from iamwatch.severity import Severity
+from iamwatch.slack.links import http_url_problem
+from iamwatch.slack.suppress import SuppressionRule
 
 ENV_PREFIX = "IAMWATCH_"
 CONFIG_ENV = "IAMWATCH_CONFIG"
@@ -31,8 +36,37 @@ CONFIG_ENV = "IAMWATCH_CONFIG"
 _config_file: ContextVar[Path | None] = ContextVar("iamwatch_config_file", default=None)
 
 
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+
+# Channel names (#security-alerts) or conversation ids (C0123ABCD).
+_CHANNEL = re.compile(r"^(?:#?[a-z0-9][a-z0-9._-]{0,79}|[CGD][A-Z0-9]{6,20})$")
+_SSM_NAME = re.compile(
+    r"^(?:arn:aws[a-z-]*:ssm:[a-z0-9-]+:\d{12}:parameter)?[A-Za-z0-9_.\-/]{1,2048}$"
+)
+_SECRET_ID = re.compile(r"^[A-Za-z0-9/_+=.@:-]{1,2048}$")
+_SEVERITY_CHANNELS = {
+    Severity.CRITICAL: "slack_channel_critical",
+    Severity.HIGH: "slack_channel_high",
+    Severity.MEDIUM: "slack_channel_medium",
+    Severity.LOW: "slack_channel_low",
+}
+
+
 class SettingsError(ValueError):
     """A setting is invalid; the message names it the way the user would set it."""
+
+
+class _FieldProblem(ValueError):
+    """A problem found across settings, attributed to the one the user should change."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def _blank_to_none(value: object) -> object:
+    return None if isinstance(value, str) and not value.strip() else value
 
 
 class Settings(BaseSettings):
@@ -43,12 +77,169 @@ class Settings(BaseSettings):
     login_failure_window_seconds: int = Field(default=900, ge=1, le=7 * 24 * 3600)
     state_path: Path | None = None
 
+    # Slack: a bot token (from one of three places) and channels, or an incoming webhook.
+    slack_token: SecretStr | None = None
+    slack_token_ssm_parameter: str | None = None
+    slack_token_secret_id: str | None = None
+    slack_token_cache_seconds: int = Field(default=300, ge=0, le=24 * 3600)
+    slack_webhook_url: SecretStr | None = None
+    slack_channel: str | None = None
+    slack_channel_critical: str | None = None
+    slack_channel_high: str | None = None
+    slack_channel_medium: str | None = None
+    slack_channel_low: str | None = None
+    slack_api_url: str = DEFAULT_SLACK_API_URL
+    slack_dedup_window_seconds: int = Field(default=3600, ge=0, le=30 * 24 * 3600)
+    slack_repeats: Literal["thread", "update"] = "thread"
+    slack_max_retries: int = Field(default=5, ge=0, le=20)
+    slack_max_retry_wait_seconds: int = Field(default=60, ge=1, le=900)
+    slack_timeout_seconds: int = Field(default=10, ge=1, le=120)
+    suppressions: tuple[SuppressionRule, ...] = ()
+
+    @field_validator(
+        "slack_token",
+        "slack_token_ssm_parameter",
+        "slack_token_secret_id",
+        "slack_webhook_url",
+        "slack_channel",
+        "slack_channel_critical",
+        "slack_channel_high",
+        "slack_channel_medium",
+        "slack_channel_low",
+        mode="before",
+    )
+    @classmethod
+    def _unset_when_blank(cls, value: object) -> object:
+        return _blank_to_none(value)
+
     @field_validator("runbook_base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")) or " " in value:
-            raise ValueError("must be an http(s) URL")
+        # The runbook button opens this URL from every alert, so it must be a plain http(s) link.
+        problem = http_url_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
         return value.rstrip("/")
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        # The bot token travels to this URL: cleartext only to a server on this machine.
+        problem = http_url_problem(value, https_only_unless_loopback=True)
+        if problem is not None:
+            raise ValueError(problem)
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("slack_webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            problem = http_url_problem(value.get_secret_value(), https_only_unless_loopback=True)
+            if problem is not None:
+                raise ValueError(problem)
+        return value
+
+    @field_validator("slack_token")
+    @classmethod
+    def _bot_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            token = value.get_secret_value()
+            if not token.startswith("xox") or any(char.isspace() for char in token):
+                raise ValueError("must be a Slack token (xoxb-...) without spaces")
+        return value
+
+    @field_validator(
+        "slack_channel",
+        "slack_channel_critical",
+        "slack_channel_high",
+        "slack_channel_medium",
+        "slack_channel_low",
+    )
+    @classmethod
+    def _channel(cls, value: str | None) -> str | None:
+        if value is not None and not _CHANNEL.match(value):
+            raise ValueError(
+                "must be a channel name such as #security-alerts or an id such as C0123ABCD"
+            )
+        return value
+
+    @field_validator("slack_token_ssm_parameter")
+    @classmethod
+    def _ssm_name(cls, value: str | None) -> str | None:
+        if value is not None and not _SSM_NAME.match(value):
+            raise ValueError(
+                "must be an SSM parameter name such as /iamwatch/slack-token, or its ARN"
+            )
+        return value
+
+    @field_validator("slack_token_secret_id")
+    @classmethod
+    def _secret_id(cls, value: str | None) -> str | None:
+        if value is not None and not _SECRET_ID.match(value):
+            raise ValueError("must be a Secrets Manager secret name or ARN")
+        return value
+
+    @model_validator(mode="after")
+    def _slack_destination(self) -> Settings:
+        sources = [
+            name
+            for name in ("slack_token", "slack_token_ssm_parameter", "slack_token_secret_id")
+            if getattr(self, name) is not None
+        ]
+        channels = [
+            name for name in ("slack_channel", *_SEVERITY_CHANNELS.values()) if getattr(self, name)
+        ]
+        if len(sources) > 1:
+            raise _FieldProblem(
+                sources[1],
+                "set only one of IAMWATCH_SLACK_TOKEN, IAMWATCH_SLACK_TOKEN_SSM_PARAMETER and "
+                "IAMWATCH_SLACK_TOKEN_SECRET_ID",
+            )
+        if sources and self.slack_webhook_url is not None:
+            raise _FieldProblem(
+                "slack_webhook_url", "set either a bot token or an incoming webhook URL, not both"
+            )
+        if self.slack_webhook_url is not None and channels:
+            raise _FieldProblem(
+                channels[0],
+                "an incoming webhook always posts to the channel it was created for; "
+                "channels apply to bot-token delivery only",
+            )
+        every_severity = all(getattr(self, name) for name in _SEVERITY_CHANNELS.values())
+        if sources and self.slack_channel is None and not every_severity:
+            raise _FieldProblem(
+                "slack_channel",
+                "required with a Slack bot token: the channel for severities without their own "
+                "IAMWATCH_SLACK_CHANNEL_<SEVERITY>",
+            )
+        return self
+
+    @property
+    def slack_configured(self) -> bool:
+        return self.slack_webhook_url is not None or self.slack_token_configured
+
+    @property
+    def slack_token_configured(self) -> bool:
+        return any(
+            value is not None
+            for value in (
+                self.slack_token,
+                self.slack_token_ssm_parameter,
+                self.slack_token_secret_id,
+            )
+        )
+
+    @property
+    def slack_channels(self) -> dict[Severity, str]:
+        """Per-severity overrides; info findings go to the low channel when there is no default."""
+        routes = {
+            severity: channel
+            for severity, name in _SEVERITY_CHANNELS.items()
+            if (channel := getattr(self, name))
+        }
+        if self.slack_channel is None and Severity.LOW in routes:
+            routes.setdefault(Severity.INFO, routes[Severity.LOW])
+        return routes
 
     @classmethod
     def settings_customise_sources(
@@ -84,6 +275,10 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as error:
         raise SettingsError(_describe(error)) from None
+    except SourceError as error:  # a complex setting (e.g. suppressions) that is not JSON
+        match = re.search(r'field "(\w+)"', str(error))
+        name = f"{ENV_PREFIX}{match.group(1).upper()}" if match else "settings"
+        raise SettingsError(f"{name}: is not valid JSON") from None
     except ValueError as error:  # an unreadable TOML file
         raise SettingsError(f"{CONFIG_ENV}: {config_file}: {error}") from None
     finally:
@@ -92,7 +287,18 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
 
 def _describe(error: ValidationError) -> str:
     lines = []
-    for item in error.errors():
-        field = str(item["loc"][0]) if item["loc"] else "settings"
-        lines.append(f"{ENV_PREFIX}{field.upper()}: {item['msg']}")
+    for item in error.errors(include_input=False):
+        cause = (item.get("ctx") or {}).get("error")
+        if isinstance(cause, _FieldProblem):
+            lines.append(f"{ENV_PREFIX}{cause.field.upper()}: {cause.message}")
+            continue
+        location = item["loc"]
+        field = str(location[0]) if location else "settings"
+        # Where inside a structured setting, e.g. "rule 2, owner" for suppressions.
+        inner = [
+            f"rule {part + 1}" if isinstance(part, int) else str(part) for part in location[1:]
+        ]
+        where = f"{', '.join(inner)}: " if inner else ""
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(f"{ENV_PREFIX}{field.upper()}: {where}{message}")
     return "; ".join(lines)

@@ -1,0 +1,1 @@
+"""Slack alerts: Block Kit rendering, delivery, dedup, suppression; imports slack-sdk lazily."""

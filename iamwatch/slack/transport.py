@@ -1,0 +1,388 @@
+"""Sending messages: the Web API (bot token) or an incoming webhook, with slack-sdk's retries.
+
+Retries use slack-sdk's retry handlers, subclassed so sleeping is injectable (tests never
+really sleep) and capped: 429 waits exactly Retry-After (and gives up when Slack asks for more
+than the configured maximum), 5xx and connection errors back off exponentially. What is left
+after retries is raised as ``DeliveryError`` with Slack's reason and whether a later retry
+could succeed. Secrets (token, webhook URL) never reach a log line or an error message.
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.error import URLError
+
+from pydantic import SecretStr
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
+from slack_sdk.http_retry.handler import RetryHandler
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
+from slack_sdk.web import WebClient
+from slack_sdk.webhook import WebhookClient
+
+from iamwatch.slack.render import SlackMessage
+
+Sleep = Callable[[float], None]
+
+# slack-sdk logs request details at debug level (the webhook client logs its URL, which is the
+# secret) and every failed attempt at error level. Its logger is pinned to CRITICAL: nothing of
+# the sort is emitted, and what finally failed is reported once, per finding, by the notifier.
+_sdk_logger = logging.getLogger("iamwatch.slack.sdk")
+_sdk_logger.setLevel(logging.CRITICAL)
+
+# Slack answers these with HTTP 200 and ok=false; a later retry can succeed.
+TRANSIENT_ERRORS = frozenset(
+    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+)
+SERVER_ERROR_STATUSES = frozenset({500, 502, 503, 504})
+
+
+class DeliveryError(Exception):
+    """Slack did not take the message; ``reason`` is Slack's error code or what went wrong."""
+
+    def __init__(self, reason: str, *, retryable: bool, channel: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retryable = retryable
+        self.channel = channel
+
+
+@dataclass(frozen=True, slots=True)
+class Posted:
+    channel: str
+    ts: str | None
+
+
+@dataclass(slots=True)
+class RetryLog:
+    """What the retry handlers did: (why, seconds slept) per retry."""
+
+    waits: list[tuple[str, float]] = field(default_factory=list)
+
+
+class SlackTransport(Protocol):
+    # Webhooks post to one fixed channel and can neither thread nor update.
+    fixed_channel: str | None
+    supports_threads: bool
+
+    def post(self, channel: str, message: SlackMessage, thread_ts: str | None = None) -> Posted: ...
+
+    def update(self, channel: str, ts: str, message: SlackMessage) -> None: ...
+
+
+def _retry_after(response: HttpResponse) -> float:
+    for name, values in response.headers.items():
+        if name.lower() == "retry-after":
+            value = values[0] if isinstance(values, list) else values
+            try:
+                return max(0.0, float(value))
+            except (TypeError, ValueError):
+                break
+    return 1.0
+
+
+class RateLimitRetry(RateLimitErrorRetryHandler):
+    """Honours Retry-After exactly, with an injectable sleep and a ceiling on the wait."""
+
+    def __init__(self, max_retry_count: int, sleep: Sleep, max_wait: float, log: RetryLog) -> None:
+        super().__init__(max_retry_count=max_retry_count)
+        self.sleep = sleep
+        self.max_wait = max_wait
+        self.log = log
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        return (
+            response is not None
+            and response.status_code == 429
+            and _retry_after(response) <= self.max_wait
+        )
+
+    def prepare_for_next_attempt(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        wait = _retry_after(response) if response is not None else 1.0
+        state.next_attempt_requested = True
+        self.log.waits.append(("rate-limited", wait))
+        self.sleep(wait)
+        state.increment_current_attempt()
+
+
+class _BackoffMixin(RetryHandler):
+    sleep: Sleep
+    max_wait: float
+    log: RetryLog
+    kind: str
+
+    def prepare_for_next_attempt(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        wait = min(
+            self.interval_calculator.calculate_sleep_duration(state.current_attempt), self.max_wait
+        )
+        state.next_attempt_requested = True
+        self.log.waits.append((self.kind, wait))
+        self.sleep(wait)
+        state.increment_current_attempt()
+
+
+class ServerErrorRetry(_BackoffMixin, ServerErrorRetryHandler):
+    """500, 502, 503 and 504, with exponential backoff and jitter."""
+
+    kind = "server-error"
+
+    def __init__(
+        self,
+        max_retry_count: int,
+        sleep: Sleep,
+        max_wait: float,
+        log: RetryLog,
+        backoff: BackoffRetryIntervalCalculator,
+    ) -> None:
+        ServerErrorRetryHandler.__init__(self, max_retry_count, backoff)
+        self.sleep = sleep
+        self.max_wait = max_wait
+        self.log = log
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        return response is not None and response.status_code in SERVER_ERROR_STATUSES
+
+
+class ConnectionRetry(_BackoffMixin, ConnectionErrorRetryHandler):
+    """Refused, reset or dropped connections, with exponential backoff and jitter."""
+
+    kind = "connection-error"
+
+    def __init__(
+        self,
+        max_retry_count: int,
+        sleep: Sleep,
+        max_wait: float,
+        log: RetryLog,
+        backoff: BackoffRetryIntervalCalculator,
+    ) -> None:
+        ConnectionErrorRetryHandler.__init__(
+            self,
+            max_retry_count,
+            backoff,
+            [URLError, ConnectionError, http.client.RemoteDisconnected],
+        )
+        self.sleep = sleep
+        self.max_wait = max_wait
+        self.log = log
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_retries: int = 5
+    max_wait: float = 60.0
+    backoff_factor: float = 0.5
+
+
+def retry_handlers(policy: RetryPolicy, sleep: Sleep, log: RetryLog) -> list[RetryHandler]:
+    backoff = BackoffRetryIntervalCalculator(backoff_factor=policy.backoff_factor)
+    return [
+        ConnectionRetry(policy.max_retries, sleep, policy.max_wait, log, backoff),
+        RateLimitRetry(policy.max_retries, sleep, policy.max_wait, log),
+        ServerErrorRetry(policy.max_retries, sleep, policy.max_wait, log, backoff),
+    ]
+
+
+def scrub(text: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _connection_reason(error: BaseException) -> str:
+    if isinstance(error, URLError):
+        detail = error.reason
+        named = type(detail).__name__ if isinstance(detail, BaseException) else str(detail)
+        return f"connection failed: {named}"
+    return f"connection failed: {type(error).__name__}"
+
+
+class WebApiTransport:
+    """chat.postMessage and chat.update with a bot token."""
+
+    fixed_channel: str | None = None
+    supports_threads = True
+
+    def __init__(
+        self,
+        token: Callable[[], SecretStr],
+        *,
+        base_url: str,
+        policy: RetryPolicy,
+        sleep: Sleep,
+        timeout: int = 10,
+    ) -> None:
+        self._token = token
+        self.retry_log = RetryLog()
+        self._client = WebClient(
+            base_url=base_url,
+            timeout=timeout,
+            logger=_sdk_logger,
+            retry_handlers=retry_handlers(policy, sleep, self.retry_log),
+        )
+
+    def __repr__(self) -> str:
+        return f"WebApiTransport(base_url={self._client.base_url!r})"
+
+    def post(self, channel: str, message: SlackMessage, thread_ts: str | None = None) -> Posted:
+        response = self._call(
+            "chat.postMessage",
+            channel=channel,
+            thread_ts=thread_ts,
+            unfurl_links=False,
+            unfurl_media=False,
+            **self._message_args(message),
+        )
+        ts = response.get("ts")
+        return Posted(channel=channel, ts=str(ts) if ts is not None else None)
+
+    def update(self, channel: str, ts: str, message: SlackMessage) -> None:
+        self._call("chat.update", channel=channel, ts=ts, **self._message_args(message))
+
+    @staticmethod
+    def _message_args(message: SlackMessage) -> dict[str, Any]:
+        payload = message.payload()
+        # parse=none and no link_names: Slack must not turn text into mentions or channel links.
+        return {
+            "text": payload["text"],
+            "blocks": payload["blocks"],
+            "parse": "none",
+            "link_names": False,
+        }
+
+    def _call(self, method: str, **arguments: Any) -> dict[str, Any]:
+        from iamwatch.slack.secrets import TokenError
+
+        try:
+            secret = self._token().get_secret_value()
+        except TokenError as error:
+            # SSM or Secrets Manager is unreachable after start-up: a later retry may succeed.
+            raise DeliveryError(str(error), retryable=True) from None
+        self._client.token = secret
+        try:
+            if method == "chat.update":
+                response = self._client.chat_update(**arguments)
+            else:
+                response = self._client.chat_postMessage(**arguments)
+        except SlackApiError as error:
+            raise _api_error(error, [secret]) from None
+        except (URLError, OSError, http.client.HTTPException) as error:
+            raise DeliveryError(
+                scrub(_connection_reason(error), [secret]), retryable=True
+            ) from None
+        except SlackClientError as error:
+            raise DeliveryError(
+                scrub(f"slack client error: {error}", [secret]), retryable=False
+            ) from None
+        finally:
+            self._client.token = None
+        data = response.data
+        return data if isinstance(data, dict) else {}
+
+
+def _api_error(error: SlackApiError, secrets: Sequence[str]) -> DeliveryError:
+    response = error.response
+    status = response.status_code
+    data = response.data if isinstance(response.data, dict) else {}
+    code = str(data.get("error") or f"http {status}")
+    if status == 429:
+        return DeliveryError("ratelimited (http 429, retries exhausted)", retryable=True)
+    if status in SERVER_ERROR_STATUSES or status >= 500:
+        return DeliveryError(
+            scrub(f"{code} (http {status}, retries exhausted)", secrets), retryable=True
+        )
+    detail = data.get("errors") or (data.get("response_metadata") or {}).get("messages")
+    reason = code
+    if isinstance(detail, list) and detail:
+        reason += ": " + "; ".join(str(item) for item in detail[:3])[:300]
+    return DeliveryError(scrub(reason, secrets), retryable=code in TRANSIENT_ERRORS)
+
+
+class WebhookTransport:
+    """An incoming webhook: one fixed channel, no threads, no updates, no message ids."""
+
+    fixed_channel: str | None = "incoming-webhook"
+    supports_threads = False
+
+    def __init__(
+        self, url: SecretStr, *, policy: RetryPolicy, sleep: Sleep, timeout: int = 10
+    ) -> None:
+        self._url = url
+        self.retry_log = RetryLog()
+        self._client = WebhookClient(
+            url=url.get_secret_value(),
+            timeout=timeout,
+            logger=_sdk_logger,
+            retry_handlers=retry_handlers(policy, sleep, self.retry_log),
+        )
+
+    def __repr__(self) -> str:
+        return "WebhookTransport(url=**********)"
+
+    def post(self, channel: str, message: SlackMessage, thread_ts: str | None = None) -> Posted:
+        secret = self._url.get_secret_value()
+        payload = message.payload()
+        try:
+            response = self._client.send(
+                text=payload["text"],
+                blocks=payload["blocks"],
+                unfurl_links=False,
+                unfurl_media=False,
+            )
+        except (URLError, OSError, http.client.HTTPException) as error:
+            raise DeliveryError(
+                scrub(_connection_reason(error), [secret]), retryable=True
+            ) from None
+        except SlackClientError as error:
+            raise DeliveryError(
+                scrub(f"slack client error: {error}", [secret]), retryable=False
+            ) from None
+        if response.status_code == 200:
+            return Posted(channel=self.fixed_channel or "incoming-webhook", ts=None)
+        body = (response.body or "").strip()[:200] or f"http {response.status_code}"
+        retryable = response.status_code == 429 or response.status_code >= 500
+        suffix = f" (http {response.status_code}, retries exhausted)" if retryable else ""
+        raise DeliveryError(scrub(body + suffix, [secret]), retryable=retryable)
+
+    def update(self, channel: str, ts: str, message: SlackMessage) -> None:
+        raise DeliveryError("incoming webhooks cannot update messages", retryable=False)

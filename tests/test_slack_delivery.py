@@ -1,0 +1,595 @@
+"""Delivering alerts to a real Slack-speaking server on loopback: routing, retries with their
+timing (a fake sleep, never a real one), permanent errors, outages, dedup and suppression."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterator
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+
+from detectors import REGISTRY
+from iamwatch.composition import build_notifier
+from iamwatch.finding import Finding
+from iamwatch.settings import SettingsError, load_settings
+from iamwatch.severity import Severity
+from iamwatch.slack.dedup import SQLiteDedupStore
+from iamwatch.slack.notifier import Outcome, SlackNotifier
+from iamwatch.slack.render import SlackMessage, render
+from iamwatch.slack.samples import sample_finding
+from iamwatch.slack.suppress import RuleSuppressor, SuppressionRule
+from iamwatch.slack.transport import DeliveryError
+from tests.slack_server import Message, SlackServer, live_tokens, message_texts, payload_problems
+
+RUNBOOKS = "https://runbooks.example.test/iamwatch"
+SAMPLES = {detector_id: sample_finding(detector_id, RUNBOOKS) for detector_id in REGISTRY.ids}
+TODAY = date(2024, 5, 14)
+
+
+class Sleeps(list[float]):
+    """Stands in for time.sleep: records what it was asked to wait, waits for nothing."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("IAMWATCH_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackServer]:
+    with SlackServer() as server:
+        yield server
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+def notifier(
+    server: SlackServer,
+    sleeps: Sleeps,
+    store: SQLiteDedupStore | None = None,
+    **overrides: Any,
+) -> SlackNotifier:
+    settings: dict[str, Any] = {
+        "slack_token": SlackServer.TOKEN,
+        "slack_channel": "#alerts",
+        "slack_api_url": server.api_url,
+        "runbook_base_url": RUNBOOKS,
+    }
+    settings.update(overrides)
+    return build_notifier(
+        load_settings(**{k: v for k, v in settings.items() if v is not ...}),
+        store=store or SQLiteDedupStore(),
+        sleep=sleeps,
+        today=lambda: TODAY,
+    )
+
+
+def webhook_notifier(server: SlackServer, sleeps: Sleeps, **overrides: Any) -> SlackNotifier:
+    return notifier(
+        server,
+        sleeps,
+        slack_token=...,
+        slack_channel=...,
+        slack_webhook_url=server.webhook_url,
+        **overrides,
+    )
+
+
+def finding_id_in(message: Message) -> str:
+    footer = message.blocks[-1]["elements"][0]["text"]
+    match = re.match(r"Finding ([0-9a-f-]{36}) ", footer)
+    assert match is not None, footer
+    return match.group(1)
+
+
+def repeat_of(finding: Finding, minutes: int, number: int = 1) -> Finding:
+    """The same activity again: same dedup key, a new event and so a new finding id."""
+    event_id = f"00000000-0000-4000-8000-{number:012d}"
+    return finding.model_copy(
+        update={
+            "event_id": event_id,
+            "finding_id": f"11111111-0000-4000-8000-{number:012d}",
+            "event_time": finding.event_time + timedelta(minutes=minutes),
+        }
+    )
+
+
+def assert_delivered_once_each(server: SlackServer, findings: list[Finding]) -> None:
+    ids = [finding_id_in(m) for m in server.top_level()]
+    assert sorted(ids) == sorted(f.finding_id for f in findings)
+
+
+# Posting and routing ---------------------------------------------------------------------
+
+
+def test_posts_a_valid_alert_with_the_bot_token(slack: SlackServer, sleeps: Sleeps) -> None:
+    finding = SAMPLES["access-key-created"]
+    result = notifier(slack, sleeps).deliver(finding)
+    assert result.outcome is Outcome.POSTED
+    (message,) = slack.top_level("#alerts")
+    assert result.ts == message.ts and result.channel == "#alerts"
+    (request,) = slack.requests_for("chat.postMessage")
+    assert request.headers["authorization"] == f"Bearer {SlackServer.TOKEN}"
+    assert request.body["parse"] == "none" and request.body["link_names"] is False
+    assert request.body["unfurl_links"] is False and request.body["unfurl_media"] is False
+    assert payload_problems(request.body) == []
+    assert message.blocks == render(finding).payload()["blocks"]
+    assert finding_id_in(message) == finding.finding_id
+    assert f"{RUNBOOKS}/access-key-created.md" in [
+        e.get("url") for b in message.blocks for e in b.get("elements", [])
+    ]
+    assert sleeps == []
+
+
+def test_routes_each_severity_to_its_channel_and_the_rest_to_the_default(
+    slack: SlackServer, sleeps: Sleeps
+) -> None:
+    alerts = notifier(
+        slack, sleeps, slack_channel_critical="#sec-critical", slack_channel_high="#sec-high"
+    )
+    critical = SAMPLES["root-account-used"]
+    high = SAMPLES["mfa-device-removed"]
+    medium = SAMPLES["iam-user-created"]
+    low = SAMPLES["inline-user-policy"]
+    assert (critical.severity, high.severity) == (Severity.CRITICAL, Severity.HIGH)
+    assert (medium.severity, low.severity) == (Severity.MEDIUM, Severity.LOW)
+    summary = alerts.deliver_all([critical, high, medium, low])
+    assert [r.channel for r in summary.results] == [
+        "#sec-critical",
+        "#sec-high",
+        "#alerts",
+        "#alerts",
+    ]
+    assert [finding_id_in(m) for m in slack.top_level("#sec-critical")] == [critical.finding_id]
+    assert [finding_id_in(m) for m in slack.top_level("#sec-high")] == [high.finding_id]
+    assert len(slack.top_level("#alerts")) == 2
+
+
+# Retries: timing without sleeping ----------------------------------------------------------
+
+
+def test_rate_limit_waits_exactly_retry_after_then_delivers(
+    slack: SlackServer, sleeps: Sleeps
+) -> None:
+    slack.rate_limit_next(2, retry_after=7)
+    result = notifier(slack, sleeps).deliver(SAMPLES["iam-user-created"])
+    assert result.outcome is Outcome.POSTED
+    assert sleeps == [7.0, 7.0]
+    assert [r.status for r in slack.requests_for("chat.postMessage")] == [429, 429, 200]
+    assert len(slack.top_level()) == 1
+
+
+def test_a_retry_after_longer_than_the_maximum_wait_is_not_slept_through(
+    slack: SlackServer, sleeps: Sleeps
+) -> None:
+    slack.rate_limit_next(1, retry_after=600)
+    result = notifier(slack, sleeps, slack_max_retry_wait_seconds=60).deliver(
+        SAMPLES["iam-user-created"]
+    )
+    assert result.outcome is Outcome.FAILED
+    assert result.reason is not None and result.reason.startswith("ratelimited")
+    assert result.retryable
+    assert sleeps == []
+    assert slack.top_level() == []
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_server_errors_back_off_exponentially_then_deliver(
+    slack: SlackServer, sleeps: Sleeps, status: int
+) -> None:
+    slack.server_error_next(3, status=status)
+    result = notifier(slack, sleeps).deliver(SAMPLES["iam-user-created"])
+    assert result.outcome is Outcome.POSTED
+    assert len(sleeps) == 3
+    # Backoff 0.5 * 2**attempt plus up to a second of jitter.
+    for attempt, waited in enumerate(sleeps):
+        assert 0.5 * 2**attempt <= waited <= 0.5 * 2**attempt + 1
+    assert len(slack.top_level()) == 1
+
+
+def test_dropped_connections_are_retried_and_deliver_once(
+    slack: SlackServer, sleeps: Sleeps
+) -> None:
+    slack.drop_next(2)
+    result = notifier(slack, sleeps).deliver(SAMPLES["iam-user-created"])
+    assert result.outcome is Outcome.POSTED
+    assert len(sleeps) == 2
+    assert [r.status for r in slack.requests_for("chat.postMessage")] == [None, None, 200]
+    assert len(slack.top_level()) == 1
+
+
+def test_retries_are_capped_and_the_failure_is_recorded_as_retryable(
+    slack: SlackServer, sleeps: Sleeps
+) -> None:
+    slack.server_error_next(10, status=503)
+    result = notifier(slack, sleeps, slack_max_retries=2).deliver(SAMPLES["iam-user-created"])
+    assert result.outcome is Outcome.FAILED
+    assert result.retryable
+    assert result.reason == "service_unavailable (http 503, retries exhausted)"
+    assert len(slack.requests_for("chat.postMessage")) == 3
+    assert len(sleeps) == 2
+
+
+def test_an_unreachable_server_fails_with_a_connection_reason(sleeps: Sleeps) -> None:
+    with SlackServer() as gone:
+        api_url = gone.api_url
+    settings = load_settings(
+        slack_token=SlackServer.TOKEN, slack_channel="#alerts", slack_api_url=api_url
+    )
+    alerts = build_notifier(settings, store=SQLiteDedupStore(), sleep=sleeps)
+    result = alerts.deliver(SAMPLES["iam-user-created"])
+    assert result.outcome is Outcome.FAILED and result.retryable
+    assert result.reason is not None and result.reason.startswith("connection failed")
+    assert len(sleeps) == 5
+
+
+# Permanent errors -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("error", ["channel_not_found", "not_in_channel", "is_archived"])
+def test_a_failing_channel_never_blocks_the_others(
+    slack: SlackServer, sleeps: Sleeps, error: str
+) -> None:
+    slack.fail_channel("#sec-high", error)
+    alerts = notifier(slack, sleeps, slack_channel_high="#sec-high")
+    high_1 = SAMPLES["mfa-device-removed"]
+    high_2 = SAMPLES["permissions-boundary-removed"]
+    medium = SAMPLES["iam-user-created"]
+    summary = alerts.deliver_all([high_1, medium, high_2])
+    outcomes = [(r.finding_id, r.outcome, r.reason) for r in summary.results]
+    assert outcomes[0] == (high_1.finding_id, Outcome.FAILED, error)
+    assert outcomes[1][:2] == (medium.finding_id, Outcome.POSTED)
+    # Not retried, and the second message to the broken channel is not even attempted.
+    assert outcomes[2][:2] == (high_2.finding_id, Outcome.FAILED)
+    assert outcomes[2][2] == f"{error} (an earlier message failed the same way)"
+    assert not any(r.retryable for r in summary.failures)
+    assert sleeps == []
+    channels = [r.body["channel"] for r in slack.requests_for("chat.postMessage")]
+    assert channels == ["#sec-high", "#alerts"]
+    assert [finding_id_in(m) for m in slack.top_level()] == [medium.finding_id]
+    assert not summary.ok
+
+
+def test_invalid_auth_is_recorded_and_not_retried(slack: SlackServer, sleeps: Sleeps) -> None:
+    alerts = notifier(slack, sleeps, slack_token="xoxb-wrong-token")
+    summary = alerts.deliver_all([SAMPLES["iam-user-created"], SAMPLES["root-account-used"]])
+    assert [r.reason for r in summary.results] == [
+        "invalid_auth",
+        "invalid_auth (an earlier message failed the same way)",
+    ]
+    assert len(slack.requests) == 1
+    assert slack.top_level() == []
+
+
+def test_slack_rejecting_blocks_is_reported_with_its_reason(
+    slack: SlackServer, sleeps: Sleeps
+) -> None:
+    alerts = notifier(slack, sleeps)
+    too_long = SlackMessage(
+        text="x", blocks=({"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}},)
+    )
+    with pytest.raises(DeliveryError) as raised:
+        alerts.transport.post("#alerts", too_long)
+    assert raised.value.reason.startswith("invalid_blocks: [ERROR] must be 1 to 3000 characters")
+    assert not raised.value.retryable
+    slack.error_next(1, "invalid_blocks")
+    result = alerts.deliver(SAMPLES["iam-user-created"])
+    assert (result.outcome, result.reason) == (Outcome.FAILED, "invalid_blocks")
+
+
+# Outage and recovery: exactly once --------------------------------------------------------
+
+
+def test_an_outage_then_recovery_delivers_every_alert_exactly_once(
+    slack: SlackServer, sleeps: Sleeps
+) -> None:
+    findings = list(SAMPLES.values())
+    slack.server_error_next(2, status=503)
+    slack.rate_limit_next(1, retry_after=2)
+    slack.drop_next(2)
+    slack.server_error_next(1, status=500)
+    slack.rate_limit_next(2, retry_after=1)
+    summary = notifier(slack, sleeps, slack_max_retries=10).deliver_all(findings)
+    assert summary.ok, summary.failures
+    assert summary.counts[Outcome.POSTED] == len(findings)
+    assert slack.pending_faults == 0
+    assert len(sleeps) == 8
+    assert_delivered_once_each(slack, findings)
+
+
+def test_alerts_that_failed_during_a_long_outage_are_delivered_once_on_redelivery(
+    slack: SlackServer, sleeps: Sleeps
+) -> None:
+    findings = list(SAMPLES.values())[:6]
+    store = SQLiteDedupStore()
+    alerts = notifier(slack, sleeps, store=store, slack_max_retries=2)
+    # The outage outlasts the retries of the first two alerts, then Slack recovers.
+    slack.server_error_next(6, status=503)
+    first = alerts.deliver_all(findings)
+    failed = [r.finding_id for r in first.failures]
+    assert failed == [findings[0].finding_id, findings[1].finding_id]
+    assert all(r.retryable for r in first.failures)
+    # A redelivery of the whole batch (an SQS retry, a re-run) posts only what is missing.
+    second = alerts.deliver_all(findings)
+    assert [r.outcome for r in second.results] == [Outcome.POSTED] * 2 + [
+        Outcome.ALREADY_DELIVERED
+    ] * 4
+    assert_delivered_once_each(slack, findings)
+    # And a third time, nothing at all is sent.
+    before = len(slack.requests)
+    third = alerts.deliver_all(findings)
+    assert {r.outcome for r in third.results} == {Outcome.ALREADY_DELIVERED}
+    assert len(slack.requests) == before
+
+
+# Dedup ------------------------------------------------------------------------------------
+
+
+def test_the_same_finding_id_never_posts_twice(slack: SlackServer, sleeps: Sleeps) -> None:
+    alerts = notifier(slack, sleeps)
+    finding = SAMPLES["iam-user-created"]
+    results = [alerts.deliver(finding) for _ in range(3)]
+    assert [r.outcome for r in results] == [
+        Outcome.POSTED,
+        Outcome.ALREADY_DELIVERED,
+        Outcome.ALREADY_DELIVERED,
+    ]
+    assert len(slack.requests) == 1
+
+
+def test_repeats_within_the_window_become_thread_replies(
+    slack: SlackServer, sleeps: Sleeps
+) -> None:
+    alerts = notifier(slack, sleeps, slack_repeats="thread")
+    first = SAMPLES["root-account-used"]
+    repeats = [repeat_of(first, minutes=10 * n, number=n) for n in (1, 2)]
+    summary = alerts.deliver_all([first, *repeats])
+    assert [r.outcome for r in summary.results] == [
+        Outcome.POSTED,
+        Outcome.DEDUPLICATED,
+        Outcome.DEDUPLICATED,
+    ]
+    assert [r.repeat_count for r in summary.results[1:]] == [2, 3]
+    (parent,) = slack.top_level()
+    replies = slack.replies(parent.ts)
+    assert [reply.blocks[0]["text"]["text"].split(":", 1)[0] for reply in replies] == [
+        "\U0001f501 *Repeat* #2",
+        "\U0001f501 *Repeat* #3",
+    ]
+    assert [finding_id_in(reply) for reply in replies] == [r.finding_id for r in repeats]
+
+
+def test_repeats_within_the_window_update_the_count_on_the_first_message(
+    slack: SlackServer, sleeps: Sleeps
+) -> None:
+    alerts = notifier(slack, sleeps, slack_repeats="update")
+    first = SAMPLES["root-account-used"]
+    summary = alerts.deliver_all([first, repeat_of(first, 5, 1), repeat_of(first, 30, 2)])
+    assert [r.outcome for r in summary.results][1:] == [Outcome.DEDUPLICATED] * 2
+    (message,) = slack.messages
+    assert message.updates == 2
+    assert finding_id_in(message) == first.finding_id
+    texts = [t for t, _ in message_texts({"blocks": message.blocks})]
+    assert any(
+        "*Repeats:* seen 3 times, first 2024-05-14 09:30:12 UTC, latest 2024-05-14 10:00:12 UTC"
+        in t
+        for t in texts
+    )
+    updates = slack.requests_for("chat.update")
+    assert [r.body["ts"] for r in updates] == [message.ts, message.ts]
+    assert all(payload_problems(r.body) == [] for r in updates)
+
+
+def test_a_failed_repeat_is_reported_against_the_first_alerts_channel_and_retried(
+    slack: SlackServer, sleeps: Sleeps
+) -> None:
+    store = SQLiteDedupStore()
+    first = SAMPLES["root-account-used"]
+    notifier(slack, sleeps, store=store, slack_channel_critical="#critical").deliver(first)
+    # Routing changed since; repeats still belong under the first alert, in #critical.
+    rerouted = notifier(slack, sleeps, store=store)
+    slack.fail_channel("#critical", "is_archived", times=1)
+    again = repeat_of(first, 5)
+    failed = rerouted.deliver(again)
+    assert (failed.outcome, failed.channel, failed.reason) == (
+        Outcome.FAILED,
+        "#critical",
+        "is_archived",
+    )
+    # Not counted as delivered: a later attempt threads it under the first alert.
+    retried = notifier(slack, sleeps, store=store).deliver(again)
+    assert (retried.outcome, retried.repeat_count) == (Outcome.DEDUPLICATED, 2)
+    (parent,) = slack.top_level("#critical")
+    assert [finding_id_in(m) for m in slack.replies(parent.ts)] == [again.finding_id]
+
+
+def test_a_deleted_first_message_gets_a_fresh_alert(slack: SlackServer, sleeps: Sleeps) -> None:
+    alerts = notifier(slack, sleeps, slack_repeats="update")
+    first = SAMPLES["root-account-used"]
+    alerts.deliver(first)
+    slack.messages.clear()
+    again = repeat_of(first, 5)
+    result = alerts.deliver(again)
+    assert result.outcome is Outcome.POSTED
+    assert [finding_id_in(m) for m in slack.top_level()] == [again.finding_id]
+
+
+def test_a_repeat_outside_the_window_is_a_new_alert(slack: SlackServer, sleeps: Sleeps) -> None:
+    alerts = notifier(slack, sleeps, slack_dedup_window_seconds=3600)
+    first = SAMPLES["root-account-used"]
+    later = repeat_of(first, minutes=61)
+    summary = alerts.deliver_all([first, later])
+    assert [r.outcome for r in summary.results] == [Outcome.POSTED, Outcome.POSTED]
+    # The window restarts from the new alert.
+    third = alerts.deliver(repeat_of(first, minutes=90, number=2))
+    assert third.outcome is Outcome.DEDUPLICATED
+    assert third.ts == summary.results[1].ts
+
+
+def test_a_zero_window_turns_dedup_off(slack: SlackServer, sleeps: Sleeps) -> None:
+    alerts = notifier(slack, sleeps, slack_dedup_window_seconds=0)
+    first = SAMPLES["root-account-used"]
+    summary = alerts.deliver_all([first, repeat_of(first, 1)])
+    assert summary.counts[Outcome.POSTED] == 2
+
+
+def test_dedup_state_survives_a_restart_in_a_sqlite_file(
+    slack: SlackServer, sleeps: Sleeps, tmp_path: Any
+) -> None:
+    path = tmp_path / "state" / "iamwatch.db"
+    first = SAMPLES["root-account-used"]
+    notifier(slack, sleeps, store=SQLiteDedupStore(path)).deliver(first)
+    restarted = notifier(slack, sleeps, store=SQLiteDedupStore(path))
+    assert restarted.deliver(first).outcome is Outcome.ALREADY_DELIVERED
+    assert restarted.deliver(repeat_of(first, 3)).outcome is Outcome.DEDUPLICATED
+    assert len(slack.top_level()) == 1
+
+
+# Webhooks ---------------------------------------------------------------------------------
+
+
+def test_webhook_delivery_posts_and_counts_repeats_without_posting_them(
+    slack: SlackServer, sleeps: Sleeps
+) -> None:
+    alerts = webhook_notifier(slack, sleeps)
+    first = SAMPLES["root-account-used"]
+    summary = alerts.deliver_all([first, repeat_of(first, 5), SAMPLES["iam-user-created"]])
+    assert [r.outcome for r in summary.results] == [
+        Outcome.POSTED,
+        Outcome.DEDUPLICATED,
+        Outcome.POSTED,
+    ]
+    assert summary.results[1].reason == (
+        "repeat counted; incoming webhooks cannot thread or update messages"
+    )
+    assert summary.results[1].repeat_count == 2
+    assert [m.via for m in slack.messages] == ["webhook", "webhook"]
+    (request, *_) = slack.requests_for("webhook")
+    assert "authorization" not in request.headers
+    assert payload_problems(request.body) == []
+
+
+def test_webhook_retries_rate_limits_and_records_permanent_errors(
+    slack: SlackServer, sleeps: Sleeps
+) -> None:
+    alerts = webhook_notifier(slack, sleeps)
+    slack.rate_limit_next(1, retry_after=3)
+    assert alerts.deliver(SAMPLES["iam-user-created"]).outcome is Outcome.POSTED
+    assert sleeps == [3.0]
+    slack.fail_channel("incoming-webhook", "channel_is_archived")
+    failed = alerts.deliver(SAMPLES["root-account-used"])
+    assert (failed.outcome, failed.reason, failed.retryable) == (
+        Outcome.FAILED,
+        "channel_is_archived",
+        False,
+    )
+
+
+# Suppression -------------------------------------------------------------------------------
+
+
+def _rule(**matchers: str) -> dict[str, str]:
+    return {"owner": "secops", "reason": "terraform CI user", "expires": "2024-06-30", **matchers}
+
+
+@pytest.mark.parametrize(
+    "matchers",
+    [
+        {"actor": "arn:aws:iam::123456789012:user/ci-*"},
+        {"actor": "ci-deployer"},
+        {"account": "123456789012", "detector": "access-key-*"},
+        {"target": "legacy-backup"},
+    ],
+)
+def test_a_live_rule_suppresses_and_the_finding_is_recorded(
+    slack: SlackServer, sleeps: Sleeps, matchers: dict[str, str]
+) -> None:
+    alerts = notifier(slack, sleeps, suppressions=[_rule(**matchers)])
+    finding = SAMPLES["access-key-created"]
+    result = alerts.deliver(finding)
+    assert result.outcome is Outcome.SUPPRESSED
+    assert result.suppressed_by is not None and result.suppressed_by.owner == "secops"
+    assert slack.requests == []
+    other = alerts.deliver(SAMPLES["root-account-used"])
+    assert other.outcome is Outcome.POSTED
+
+
+def test_an_expired_rule_stops_suppressing_and_says_so(
+    slack: SlackServer, sleeps: Sleeps, caplog: pytest.LogCaptureFixture
+) -> None:
+    rule = _rule(actor="ci-deployer", expires="2024-05-13")
+    alerts = notifier(slack, sleeps, suppressions=[rule])
+    with caplog.at_level(logging.WARNING, logger="iamwatch.slack"):
+        summary = alerts.deliver_all([SAMPLES["access-key-created"]])
+    (result,) = summary.results
+    assert result.outcome is Outcome.POSTED
+    assert [r.owner for r in summary.expired_rules] == ["secops"]
+    assert "suppression rule expired, delivering" in caplog.text
+    assert len(slack.top_level()) == 1
+
+
+def test_a_rule_suppresses_through_its_expiry_day() -> None:
+    rule = SuppressionRule.model_validate(_rule(detector="*", expires="2024-05-14"))
+    assert not rule.expired(TODAY) and rule.expired(TODAY + timedelta(days=1))
+
+
+def test_rules_must_match_something_and_name_a_real_detector(
+    slack: SlackServer, sleeps: Sleeps
+) -> None:
+    with pytest.raises(SettingsError, match=r"IAMWATCH_SUPPRESSIONS: rule 1: a rule must set"):
+        load_settings(suppressions=[_rule()])
+    with pytest.raises(SettingsError, match=r"IAMWATCH_SUPPRESSIONS: rule 1, owner: "):
+        load_settings(suppressions=[{"actor": "x", "reason": "r", "expires": "2024-01-01"}])
+    with pytest.raises(SettingsError, match=r"rule 1, detector: 'iam-user-creatd' matches no"):
+        notifier(slack, sleeps, suppressions=[_rule(detector="iam-user-creatd")])
+
+
+def test_the_pipeline_suppressor_port_uses_the_same_rules(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from datetime import UTC, datetime
+
+    live = SuppressionRule.model_validate(_rule(actor="ci-deployer"))
+    expired = SuppressionRule.model_validate(_rule(account="123456789012", expires="2020-01-01"))
+    suppressor = RuleSuppressor([expired, live])
+    now = datetime(2024, 5, 14, 12, tzinfo=UTC)
+    reason = suppressor.suppression_reason(SAMPLES["access-key-created"], now)
+    assert reason == live.describe()
+    with caplog.at_level(logging.WARNING, logger="iamwatch.suppress"):
+        assert suppressor.suppression_reason(SAMPLES["iam-user-created"], now) is None
+    assert "suppression rule expired" in caplog.text
+
+
+def test_suppressions_load_from_the_toml_config_file(tmp_path: Any) -> None:
+    config = tmp_path / "iamwatch.toml"
+    config.write_text(
+        'slack_channel = "#alerts"\n'
+        "[[suppressions]]\n"
+        'actor = "arn:aws:iam::123456789012:user/ci-*"\n'
+        'owner = "platform-team"\n'
+        'reason = "CI creates keys for ephemeral users"\n'
+        "expires = 2024-12-31\n"
+    )
+    settings = load_settings(config)
+    (rule,) = settings.suppressions
+    assert (rule.owner, rule.expires) == ("platform-team", date(2024, 12, 31))
+    assert rule.matches(SAMPLES["access-key-created"])
+
+
+def test_delivered_messages_contain_no_live_tokens(slack: SlackServer, sleeps: Sleeps) -> None:
+    notifier(slack, sleeps).deliver_all(list(SAMPLES.values()))
+    for request in slack.requests_for("chat.postMessage"):
+        for text, _ in message_texts(request.body):
+            assert live_tokens(text) == []
