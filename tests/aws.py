@@ -8,6 +8,7 @@ from typing import Any
 
 import boto3
 import orjson
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from iamwatch.aws import runtime
 from iamwatch.aws.tables import create_table
@@ -63,6 +64,55 @@ class Deployed:
     def audit_kinds(self) -> list[str]:
         items = self.client("dynamodb").scan(TableName=self.env["IAMWATCH_AUDIT_TABLE"])["Items"]
         return sorted(item["kind"]["S"] for item in items)
+
+
+def sqs_batches(deployed: Deployed, queue_url: str, handler: Any, max_rounds: int = 20) -> int:
+    """Feed a queue to an SQS-triggered handler the way Lambda's event source mapping does:
+    receive a batch, invoke, delete what succeeded; failed messages return to the queue.
+    Returns how many rounds ran before the queue was empty (or ``max_rounds``)."""
+    sqs = deployed.client("sqs")
+    for round_number in range(1, max_rounds + 1):
+        messages = sqs.receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=10,
+            AttributeNames=["All"],
+            WaitTimeSeconds=0,
+        ).get("Messages", [])
+        if not messages:
+            return round_number - 1
+        event = {"Records": [{
+            "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+            "attributes": m.get("Attributes", {}), "messageAttributes": {}, "md5OfBody":
+            m["MD5OfBody"], "eventSource": "aws:sqs", "eventSourceARN":
+            "arn:aws:sqs:us-east-1:123456789012:alerts", "awsRegion": "us-east-1",
+        } for m in messages]}  # fmt: skip
+        try:
+            result = handler(event, LambdaContext())
+            failed = {item["itemIdentifier"] for item in result["batchItemFailures"]}
+        except BatchProcessingError:
+            # Every record failed: the invocation fails and the whole batch returns.
+            failed = {m["MessageId"] for m in messages}
+        for message in messages:
+            if message["MessageId"] not in failed:
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return max_rounds
+
+
+def dead_letters(deployed: Deployed) -> list[dict[str, Any]]:
+    sqs = deployed.client("sqs")
+    found: list[dict[str, Any]] = []
+    while True:
+        messages = sqs.receive_message(
+            QueueUrl=deployed.alert_dlq_url, MaxNumberOfMessages=10,
+            MessageAttributeNames=["All"], WaitTimeSeconds=0,
+        ).get("Messages", [])  # fmt: skip
+        if not messages:
+            return found
+        for message in messages:
+            found.append(message)
+            sqs.delete_message(
+                QueueUrl=deployed.alert_dlq_url, ReceiptHandle=message["ReceiptHandle"]
+            )
 
 
 def deploy(endpoint: str, monkeypatch: Any) -> Deployed:
@@ -124,3 +174,42 @@ def eventbridge_event(record: dict[str, Any]) -> dict[str, Any]:
         "resources": [],
         "detail": record,
     }
+
+
+def route_through_eventbridge(endpoint: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Deploy the packaged template's rule into moto's EventBridge with an SQS target (moto
+    cannot invoke Lambda), put each record as CloudTrail would, and return the events that
+    the rule delivered: exactly what the detect function would be invoked with."""
+    from tests.template import resources_of
+
+    events = boto3.client("events", endpoint_url=endpoint, region_name="us-east-1")
+    sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1")
+    name = f"iamwatch-detect-{uuid.uuid4().hex[:8]}"
+    queue = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    (rule,) = resources_of("AWS::Events::Rule").values()
+    pattern = orjson.dumps(rule["Properties"]["EventPattern"]).decode()
+    events.put_rule(Name=name, EventPattern=pattern)
+    events.put_targets(Rule=name, Targets=[{"Id": "detect", "Arn": arn}])
+    for start in range(0, len(records), 10):
+        entries: list[Any] = []
+        for record in records[start : start + 10]:
+            envelope = eventbridge_event(record)
+            entries.append(
+                {
+                    "Source": envelope["source"],
+                    "DetailType": envelope["detail-type"],
+                    "Detail": orjson.dumps(record).decode(),
+                }
+            )
+        assert events.put_events(Entries=entries)["FailedEntryCount"] == 0
+    delivered: list[dict[str, Any]] = []
+    while True:
+        messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+        if not messages:
+            return delivered
+        for message in messages:
+            delivered.append(orjson.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])

@@ -5,19 +5,16 @@ needs, and nothing else."""
 from __future__ import annotations
 
 import gzip
-import uuid
 from pathlib import Path
 from typing import Any
 
-import boto3
 import orjson
 import pytest
 
 from detectors import REGISTRY
 from iamwatch.aws.routing import PATTERN_FILE, render
-from tests.aws import eventbridge_event
+from tests.aws import route_through_eventbridge
 from tests.conftest import EXAMPLES_DIR, ROOT, new_engine
-from tests.template import resources_of
 
 
 def test_committed_deploy_files_are_generated_from_the_code() -> None:
@@ -32,48 +29,15 @@ def example_records() -> list[dict[str, Any]]:
     return records
 
 
-def routed_through_moto(endpoint: str, records: list[dict[str, Any]]) -> set[str]:
-    events = boto3.client("events", endpoint_url=endpoint, region_name="us-east-1")
-    sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1")
-    name = f"iamwatch-routing-{uuid.uuid4().hex[:8]}"
-    queue = sqs.create_queue(QueueName=name)["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    # The rule exactly as the packaged CloudFormation template declares it.
-    (rule,) = resources_of("AWS::Events::Rule").values()
-    pattern = orjson.dumps(rule["Properties"]["EventPattern"]).decode()
-    events.put_rule(Name=name, EventPattern=pattern)
-    events.put_targets(Rule=name, Targets=[{"Id": "queue", "Arn": arn}])
-    for start in range(0, len(records), 10):
-        entries: list[Any] = []
-        for record in records[start : start + 10]:
-            envelope = eventbridge_event(record)
-            entries.append(
-                {
-                    "Source": envelope["source"],
-                    "DetailType": envelope["detail-type"],
-                    "Detail": orjson.dumps(record).decode(),
-                }
-            )
-        assert events.put_events(Entries=entries)["FailedEntryCount"] == 0
-    received: set[str] = set()
-    while True:
-        messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
-        if not messages:
-            return received
-        for message in messages:
-            received.add(orjson.loads(message["Body"])["detail"]["eventID"])
-            sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
-
-
 @pytest.fixture(scope="module")
 def routing(moto_endpoint: str) -> tuple[list[dict[str, Any]], set[str]]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("AWS_ACCESS_KEY_ID", "testing")
         patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
         records = example_records()
-        return records, routed_through_moto(moto_endpoint, records)
+        return records, {
+            e["detail"]["eventID"] for e in route_through_eventbridge(moto_endpoint, records)
+        }
 
 
 def test_every_event_that_raises_a_finding_is_routed(

@@ -11,3 +11,5 @@ class CloudTrailEventBridgeEvent(EventBridgeModel):
     """ "AWS API Call via CloudTrail" / "AWS Console Sign In via CloudTrail"."""
 
     detail: CloudTrailRecord
+    # Only the detail matters; some senders (replays, test buses) omit the envelope account.
+    account: str | None = None  # type: ignore[assignment]

@@ -23,8 +23,13 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
     from iamwatch.aws.audit import DynamoDBAuditLog
+    from iamwatch.slack.notifier import SlackNotifier
 
 IDEMPOTENCY_KEY_PREFIX = "iamwatch.detect"  # shared by every handler, so a record alerts once
+
+
+class DeliveryPending(RuntimeError):
+    """Slack could not take the alert yet; the SQS message returns to the queue for a retry."""
 
 
 @dataclass
@@ -64,13 +69,103 @@ class Runtime:
             if self.deployment.enrichment
             else None
         )
+        from iamwatch.slack.suppress import RuleSuppressor
+
         return DetectionPipeline(
             engine=build_engine(self.settings, state=state),
             sink=SqsAlertQueue(self.client("sqs"), self.deployment.alert_queue_url),
             audit=self.audit,
             enricher=enricher,
-            suppressor=None,
+            suppressor=RuleSuppressor(self.settings.suppressions),
         )
+
+    @cached_property
+    def notifier(self) -> SlackNotifier:
+        from datetime import timedelta
+
+        from iamwatch.aws.dedup import DynamoDBDedupStore
+        from iamwatch.composition import build_notifier
+
+        window = timedelta(seconds=self.settings.slack_dedup_window_seconds)
+        store = DynamoDBDedupStore(self.client("dynamodb"), self.deployment.state_table, window)
+        return build_notifier(self.settings, store=store)
+
+    def notify(self, body: str, receive_count: int) -> None:
+        """Deliver one queued finding. A transient Slack failure raises, so the message goes
+        back to the queue; a permanent one, or the last allowed attempt, goes to the
+        dead-letter queue with its reason, and is audited either way."""
+        from pydantic import ValidationError
+
+        from iamwatch.finding import Finding
+        from iamwatch.slack.notifier import Outcome
+
+        try:
+            finding = Finding.model_validate_json(body)
+        except ValidationError as error:
+            self.dead_letter(body, f"unreadable alert message: {error.error_count()} errors")
+            return
+        obs.logger.set_correlation_id(finding.event_id)
+        with obs.span("deliver", finding_id=finding.finding_id, detector=finding.detector):
+            result = self.notifier.deliver(finding)
+        self.audit.append(
+            AuditRecord(
+                kind=AuditKind.DELIVERY_ATTEMPTED,
+                finding_id=finding.finding_id,
+                detector=finding.detector,
+                event_id=finding.event_id,
+                account=finding.account,
+                data={
+                    "outcome": result.outcome.value,
+                    "channel": result.channel,
+                    "reason": result.reason,
+                    "attempt": receive_count,
+                },
+            )
+        )
+        if result.outcome is not Outcome.FAILED:
+            return
+        reason = result.reason or "unknown"
+        obs.count("SlackDeliveryFailures", reason=reason.split(" ", 1)[0])
+        if result.retryable and receive_count < self.deployment.max_receive_count:
+            raise DeliveryPending(f"{finding.finding_id}: {reason}")
+        self.dead_letter(body, reason, finding_id=finding.finding_id)
+        self.audit.append(
+            AuditRecord(
+                kind=AuditKind.DELIVERY_FAILED,
+                finding_id=finding.finding_id,
+                detector=finding.detector,
+                event_id=finding.event_id,
+                account=finding.account,
+                data={"reason": reason, "attempts": receive_count},
+            )
+        )
+
+    @staticmethod
+    def oldest_first(event: dict[str, Any]) -> dict[str, Any]:
+        """Deliver a batch in event-time order, so a backlog after an outage reads in order."""
+        import orjson
+
+        def event_time(record: dict[str, Any]) -> str:
+            try:
+                return str(orjson.loads(record.get("body", "")).get("event_time", ""))
+            except (orjson.JSONDecodeError, AttributeError):
+                return ""
+
+        return {**event, "Records": sorted(event.get("Records", []), key=event_time)}
+
+    def dead_letter(self, body: str, reason: str, finding_id: str | None = None) -> None:
+        """Park a message with the reason it could not be delivered, for people to redrive."""
+        if self.deployment.alert_dlq_url is None:
+            raise DeliveryPending(f"no dead-letter queue configured; {reason}")
+        attributes: dict[str, Any] = {"reason": {"DataType": "String", "StringValue": reason}}
+        if finding_id is not None:
+            attributes["finding_id"] = {"DataType": "String", "StringValue": finding_id}
+        self.client("sqs").send_message(
+            QueueUrl=self.deployment.alert_dlq_url,
+            MessageBody=body,
+            MessageAttributes=attributes,
+        )
+        obs.logger.error("alert dead-lettered", extra={"reason": reason, "finding_id": finding_id})
 
     @cached_property
     def process_once(self) -> Callable[..., dict[str, object]]:

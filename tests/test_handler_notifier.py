@@ -1,0 +1,173 @@
+"""The real-time path end to end: detect handler -> SQS alert queue -> notifier handler ->
+a Slack API server on loopback, with the token read from an SSM SecureString on moto.
+Duplicates alert once; a Slack outage loses nothing; permanent failures are dead-lettered
+with their reason."""
+
+from __future__ import annotations
+
+import gzip
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+import pytest
+
+from handlers import events, notifier
+from tests.aws import (
+    Deployed,
+    LambdaContext,
+    dead_letters,
+    deploy,
+    eventbridge_event,
+    route_through_eventbridge,
+    sqs_batches,
+)
+from tests.conftest import EXAMPLES_DIR, detector_cases, new_engine
+from tests.slack_server import (
+    SlackServer,
+    button_urls,
+    live_tokens,
+    message_texts,
+    payload_problems,
+)
+
+POSITIVE = [c for c in detector_cases() if c.path.stem.startswith("positive_") and c.expect]
+SINGLE = [c for c in POSITIVE if len(c.records) == 1]
+RUNBOOKS = "https://runbooks.example.com/iamwatch"
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackServer]:
+    with SlackServer() as server:
+        yield server
+
+
+@pytest.fixture
+def deployed(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, slack: SlackServer) -> Deployed:
+    deployed = deploy(moto_endpoint, monkeypatch)
+    parameter = f"/iamwatch/{uuid.uuid4().hex[:8]}/slack-token"
+    deployed.client("ssm").put_parameter(
+        Name=parameter, Value=SlackServer.TOKEN, Type="SecureString"
+    )
+    for key, value in {
+        "IAMWATCH_SLACK_TOKEN_SSM_PARAMETER": parameter,
+        "IAMWATCH_SLACK_CHANNEL": "#security-alerts",
+        "IAMWATCH_SLACK_API_URL": slack.api_url,
+        "IAMWATCH_SLACK_MAX_RETRIES": "1",
+        "IAMWATCH_SLACK_MAX_RETRY_WAIT_SECONDS": "1",
+        "IAMWATCH_RUNBOOK_BASE_URL": RUNBOOKS,
+    }.items():
+        monkeypatch.setenv(key, value)
+    return deployed
+
+
+def detect(cases: list[Any]) -> int:
+    expected = 0
+    for case in cases:
+        for record in case.records:
+            events.handler(eventbridge_event(record), LambdaContext())
+        expected += len(case.expect)
+    return expected
+
+
+def notify(deployed: Deployed, max_rounds: int = 20) -> int:
+    return sqs_batches(deployed, deployed.alert_queue_url, notifier.handler, max_rounds)
+
+
+def test_every_finding_becomes_one_valid_slack_message(
+    deployed: Deployed, slack: SlackServer
+) -> None:
+    expected = detect(SINGLE)
+    notify(deployed)
+    messages = slack.top_level("#security-alerts")
+    assert len(messages) == expected
+    for message in messages:
+        assert payload_problems(message.body) == []
+        urls = button_urls(message.body)
+        assert any(url.startswith(f"{RUNBOOKS}/") and url.endswith(".md") for url in urls)
+        assert all(live_tokens(text) == [] for text, _ in message_texts(message.body))
+    assert "delivery-attempted" in deployed.audit_kinds()
+
+
+def test_the_same_event_three_times_posts_one_alert(deployed: Deployed, slack: SlackServer) -> None:
+    record = SINGLE[0].records[0]
+    for _ in range(3):
+        events.handler(eventbridge_event(record), LambdaContext())
+    notify(deployed)
+    assert len(slack.top_level()) == len(SINGLE[0].expect)
+
+
+def test_a_redelivered_alert_message_posts_once(deployed: Deployed, slack: SlackServer) -> None:
+    detect(SINGLE[:1])
+    sqs = deployed.client("sqs")
+    body = sqs.receive_message(QueueUrl=deployed.alert_queue_url)["Messages"][0]["Body"]
+    for _ in range(2):  # SQS is at-least-once: the same message twice
+        sqs.send_message(QueueUrl=deployed.alert_queue_url, MessageBody=body)
+    notify(deployed)
+    assert len(slack.top_level()) == 1
+
+
+def test_a_slack_outage_loses_nothing(
+    deployed: Deployed, slack: SlackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Leave every retry to SQS, so the outage spans several deliveries of each message.
+    monkeypatch.setenv("IAMWATCH_SLACK_MAX_RETRIES", "0")
+    expected = detect(SINGLE[:6])
+    slack.server_error_next(40, status=503)
+    rounds_during_outage = notify(deployed, max_rounds=3)
+    assert rounds_during_outage == 3, "the outage kept messages in the queue"
+    delivered_during_outage = len(slack.top_level())
+    assert delivered_during_outage < expected
+    while slack.pending_faults:  # the outage ends
+        slack._take_fault()
+    notify(deployed)
+    assert len(slack.top_level()) == expected
+    assert dead_letters(deployed) == []
+
+
+def test_permanent_failures_are_dead_lettered_with_their_reason(
+    deployed: Deployed, slack: SlackServer
+) -> None:
+    expected = detect(SINGLE[:2])
+    slack.fail_channel("#security-alerts", "channel_not_found")
+    notify(deployed)
+    parked = dead_letters(deployed)
+    assert len(parked) == expected
+    for message in parked:
+        assert message["MessageAttributes"]["reason"]["StringValue"].startswith("channel_not_found")
+        assert orjson.loads(message["Body"])["finding_id"]
+    assert slack.top_level() == []
+    assert deployed.audit_kinds().count("delivery-failed") == expected
+
+
+def test_eventbridge_rule_to_slack_end_to_end(
+    deployed: Deployed, slack: SlackServer, moto_endpoint: str
+) -> None:
+    """CloudTrail events (findings and noise) through the packaged rule, the detect handler,
+    the alert queue and the notifier: one Slack alert per finding, nothing for the noise."""
+    records = [r for case in detector_cases() for r in case.records]
+    noise = example_noise()
+    delivered = route_through_eventbridge(moto_endpoint, records + noise)
+    routed = {event["detail"]["eventID"] for event in delivered}
+    assert not routed & {r["eventID"] for r in noise if not new_engine().wants(r)}
+    for event in sorted(delivered, key=lambda e: e["detail"]["eventTime"]):
+        events.handler(event, LambdaContext())
+    notify(deployed, max_rounds=40)
+    expected = {(e["detector"], e["event_id"]) for c in detector_cases() for e in c.expect}
+    # Repeats of an alert within the dedup window arrive as thread replies, not new alerts.
+    posted = slack.top_level()
+    replies = [m for m in slack.messages if m.thread_ts is not None]
+    assert len(posted) + len(replies) == len(expected)
+    assert len(replies) < 5
+    assert all(payload_problems(m.body) == [] for m in slack.messages)
+
+
+def example_noise() -> list[dict[str, Any]]:
+    fixture_ids = {r["eventID"] for c in detector_cases() for r in c.records}
+    noise = []
+    for path in sorted((EXAMPLES_DIR / "AWSLogs").rglob("*.json.gz"))[:40]:
+        for record in orjson.loads(gzip.decompress(path.read_bytes()))["Records"]:
+            if record["eventID"] not in fixture_ids:
+                noise.append(record)
+    return noise
