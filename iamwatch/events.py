@@ -179,8 +179,12 @@ def _resources(value: object) -> object:
 
 def _synthetic_event_id(raw: dict[str, Any]) -> str:
     """A record without eventID still needs a stable identity for finding ids and dedup."""
-    digest = hashlib.sha256(orjson.dumps(raw, option=orjson.OPT_SORT_KEYS, default=str))
-    return "synthetic-" + digest.hexdigest()[:32]
+    try:
+        canonical = orjson.dumps(raw, option=orjson.OPT_SORT_KEYS, default=str)
+    except orjson.JSONEncodeError:
+        # Strings that are not valid UTF-8 (lone surrogates) from a non-JSON source.
+        canonical = repr(sorted(raw.items(), key=str)).encode("utf-8", "surrogatepass")
+    return "synthetic-" + hashlib.sha256(canonical).hexdigest()[:32]
 
 
 class CloudTrailRecord(_Model):

@@ -107,6 +107,12 @@ def test_missing_event_id_gets_a_stable_synthetic_one() -> None:
     assert parse_record({**raw, "eventName": "CreateRole"}).event_id != first.event_id
 
 
+def test_missing_event_id_with_unencodable_text_still_gets_an_id() -> None:
+    raw = {**base_record(), "userAgent": "agent \ud800 with a lone surrogate"}
+    raw.pop("eventID")
+    assert parse_record(raw).event_id.startswith("synthetic-")
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
