@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from iamwatch.aws.runtime import runtime
-from iamwatch.observability import flush_traces, logger, metrics
+from iamwatch.observability import flushing, logger, metrics
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
 @logger.inject_lambda_context(correlation_id_path="detail.eventID", clear_state=True)
 @metrics.log_metrics
+@flushing
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     from aws_lambda_powertools.utilities.parser import ValidationError, parse
 
@@ -21,11 +22,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
     current = runtime()
     try:
-        try:
-            parsed = parse(event=event, model=CloudTrailEventBridgeEvent)
-        except ValidationError as error:
-            current.malformed(f"eventbridge:{event.get('id')}", describe_validation_error(error))
-            return {"status": "malformed"}
-        return {"status": "processed", **current.detect(parsed.detail, context)}
-    finally:
-        flush_traces()
+        parsed = parse(event=event, model=CloudTrailEventBridgeEvent)
+    except ValidationError as error:
+        current.malformed(f"eventbridge:{event.get('id')}", describe_validation_error(error))
+        return {"status": "malformed"}
+    return {"status": "processed", **current.detect(parsed.detail, context)}

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from iamwatch.aws.batch import process_sqs_batch
 from iamwatch.aws.runtime import runtime
-from iamwatch.observability import flush_traces, logger, metrics
+from iamwatch.observability import flushing, logger, metrics
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -16,22 +17,13 @@ if TYPE_CHECKING:
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
+@flushing
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    from aws_lambda_powertools.utilities.batch import (
-        BatchProcessor,
-        EventType,
-        process_partial_response,
-    )
-
     current = runtime()
-    try:
-        return process_partial_response(
-            event=current.oldest_first(event),
-            record_handler=lambda record: current.notify(
-                record.body, int(record.attributes.approximate_receive_count)
-            ),
-            processor=BatchProcessor(event_type=EventType.SQS),
-            context=context,
-        )
-    finally:
-        flush_traces()
+    return process_sqs_batch(
+        current.oldest_first(event),
+        context,
+        lambda record: current.notify(
+            record.body, int(record.attributes.approximate_receive_count)
+        ),
+    )

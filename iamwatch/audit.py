@@ -6,7 +6,6 @@ SQLite embedded for the CLI, DynamoDB in AWS (``iamwatch.aws.audit``).
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -16,6 +15,9 @@ from typing import Any, Protocol
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
+
+from iamwatch.finding import Finding
+from iamwatch.state import open_database
 
 
 class AuditKind(StrEnum):
@@ -39,6 +41,23 @@ class AuditRecord(BaseModel):
     account: str | None = None
     data: dict[str, Any] = Field(default_factory=dict)
 
+    @classmethod
+    def about(cls, kind: AuditKind, finding: Finding, **data: Any) -> AuditRecord:
+        """A record about one finding, carrying who did what to what."""
+        return cls(
+            kind=kind,
+            finding_id=finding.finding_id,
+            detector=finding.detector,
+            event_id=finding.event_id,
+            account=finding.account,
+            data={
+                "severity": finding.severity.value,
+                "actor": finding.actor,
+                "target": finding.target,
+                **data,
+            },
+        )
+
 
 class AuditLog(Protocol):
     def append(self, record: AuditRecord) -> None: ...
@@ -46,16 +65,15 @@ class AuditLog(Protocol):
     def read(self, since: datetime, until: datetime) -> Iterator[AuditRecord]: ...
 
 
+_SCHEMA = """
+create table if not exists audit (record_id text primary key, at text not null, body blob not null);
+create index if not exists audit_by_time on audit (at);
+"""
+
+
 class SQLiteAuditLog:
     def __init__(self, path: Path | str | None = None) -> None:
-        if path is not None:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(":memory:" if path is None else str(path), isolation_level=None)
-        self._db.execute(
-            "create table if not exists audit ("
-            " record_id text primary key, at text not null, body blob not null)"
-        )
-        self._db.execute("create index if not exists audit_by_time on audit (at)")
+        self._db = open_database(path, _SCHEMA)
 
     def append(self, record: AuditRecord) -> None:
         # "insert or ignore": appending the same record twice (a retry) keeps the first.

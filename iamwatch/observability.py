@@ -8,10 +8,11 @@ IAMWATCH_OTLP_ENDPOINT) and flushed before each handler returns.
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -22,6 +23,9 @@ if TYPE_CHECKING:
 
 SERVICE = "iamwatch"
 NAMESPACE = "iamwatch"
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
@@ -58,6 +62,19 @@ def flush_traces() -> None:
     """Lambda freezes the process after return, so spans must leave before it does."""
     if _provider is not None:
         _provider.force_flush(timeout_millis=3000)
+
+
+def flushing(handler: Callable[P, R]) -> Callable[P, R]:
+    """Flush spans when a handler returns or raises."""
+
+    @functools.wraps(handler)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return handler(*args, **kwargs)
+        finally:
+            flush_traces()
+
+    return wrapper
 
 
 def tracer() -> trace.Tracer:

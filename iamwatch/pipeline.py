@@ -91,7 +91,9 @@ class DetectionPipeline:
             if reason is not None:
                 outcome.suppressed.append(enriched.finding_id)
                 obs.count("FindingsSuppressed", detector=enriched.detector)
-                self.audit.append(_audit(AuditKind.FINDING_SUPPRESSED, enriched, reason=reason))
+                self.audit.append(
+                    AuditRecord.about(AuditKind.FINDING_SUPPRESSED, enriched, reason=reason)
+                )
                 continue
             to_queue.append(enriched)
         if to_queue:
@@ -110,7 +112,7 @@ class DetectionPipeline:
                     "severity": finding.severity.value,
                 },
             )
-            self.audit.append(_audit(AuditKind.FINDING_RAISED, finding))
+            self.audit.append(AuditRecord.about(AuditKind.FINDING_RAISED, finding))
         if evaluation.failures:
             raise DetectorErrors(evaluation.failures)
         return outcome
@@ -120,19 +122,3 @@ class DetectionPipeline:
             return finding
         with obs.span("enrich", finding_id=finding.finding_id, detector=finding.detector):
             return self.enricher.enrich(finding)
-
-
-def _audit(kind: AuditKind, finding: Finding, **data: object) -> AuditRecord:
-    return AuditRecord(
-        kind=kind,
-        finding_id=finding.finding_id,
-        detector=finding.detector,
-        event_id=finding.event_id,
-        account=finding.account,
-        data={
-            "severity": finding.severity.value,
-            "actor": finding.actor,
-            "target": finding.target,
-            **data,
-        },
-    )

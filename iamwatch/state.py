@@ -42,15 +42,21 @@ create table if not exists facts (key text primary key, value text not null);
 """
 
 
+def open_database(path: Path | str | None, schema: str) -> sqlite3.Connection:
+    """An autocommit SQLite connection with ``schema`` applied; in memory when ``path`` is
+    None, else the file (and its folder) is created as needed."""
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    database = sqlite3.connect(":memory:" if path is None else str(path), isolation_level=None)
+    database.executescript(schema)
+    return database
+
+
 class SQLiteStateStore:
     """The embedded store. ``path=None`` keeps state in memory for one process."""
 
     def __init__(self, path: Path | str | None = None) -> None:
-        target = ":memory:" if path is None else str(path)
-        if path is not None:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(target, isolation_level=None)
-        self._db.executescript(_SCHEMA)
+        self._db = open_database(path, _SCHEMA)
 
     def close(self) -> None:
         self._db.close()

@@ -108,18 +108,13 @@ class Runtime:
         with obs.span("deliver", finding_id=finding.finding_id, detector=finding.detector):
             result = self.notifier.deliver(finding)
         self.audit.append(
-            AuditRecord(
-                kind=AuditKind.DELIVERY_ATTEMPTED,
-                finding_id=finding.finding_id,
-                detector=finding.detector,
-                event_id=finding.event_id,
-                account=finding.account,
-                data={
-                    "outcome": result.outcome.value,
-                    "channel": result.channel,
-                    "reason": result.reason,
-                    "attempt": receive_count,
-                },
+            AuditRecord.about(
+                AuditKind.DELIVERY_ATTEMPTED,
+                finding,
+                outcome=result.outcome.value,
+                channel=result.channel,
+                reason=result.reason,
+                attempt=receive_count,
             )
         )
         if result.outcome is not Outcome.FAILED:
@@ -130,13 +125,8 @@ class Runtime:
             raise DeliveryPending(f"{finding.finding_id}: {reason}")
         self.dead_letter(body, reason, finding_id=finding.finding_id)
         self.audit.append(
-            AuditRecord(
-                kind=AuditKind.DELIVERY_FAILED,
-                finding_id=finding.finding_id,
-                detector=finding.detector,
-                event_id=finding.event_id,
-                account=finding.account,
-                data={"reason": reason, "attempts": receive_count},
+            AuditRecord.about(
+                AuditKind.DELIVERY_FAILED, finding, reason=reason, attempts=receive_count
             )
         )
 

@@ -7,11 +7,12 @@ twice (an SQS redelivery, a re-scan) never posts twice.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
+
+from iamwatch.state import open_database
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,11 +61,7 @@ class SQLiteDedupStore:
     """The embedded store. ``path=None`` keeps state in memory for one process."""
 
     def __init__(self, path: Path | str | None = None) -> None:
-        target = ":memory:" if path is None else str(path)
-        if path is not None:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(target, isolation_level=None)
-        self._db.executescript(_SCHEMA)
+        self._db = open_database(path, _SCHEMA)
 
     def close(self) -> None:
         self._db.close()
