@@ -41,6 +41,16 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q
 
+# Benchmarks (BENCHMARKS.md): a 1M-record synthetic corpus, cached under bench/.corpus/, scanned
+# against the decompress-plus-parse floor; numbers land in bench/results.json. A few minutes.
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
+# The same benchmarks on a small corpus, one repetition: a smoke test for CI (under a minute).
+.PHONY: bench-quick
+bench-quick: $(STAMP)
+	$(BIN)/python -m bench.run --quick --out bench/results-quick.json
+
 # The Lambda artifact (code plus arm64 dependencies) and the CloudFormation template, offline.
 artifact: $(STAMP)
 	$(BIN)/python deploy/build_artifact.py

@@ -7,7 +7,7 @@ returned so the caller can report it and fail the invocation afterwards.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,6 +78,12 @@ class Engine:
         return self.registry.wants(
             source, name, identity_type if isinstance(identity_type, str) else None
         )
+
+    @property
+    def prefilter(self) -> Callable[[str, str, str | None], bool]:
+        """The test ``wants`` applies, on (eventSource, eventName, userIdentity.type), for
+        readers that extract those fields without building the record."""
+        return self.registry.wants
 
     def evaluate(self, record: CloudTrailRecord) -> Evaluation:
         evaluation = Evaluation()

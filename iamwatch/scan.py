@@ -9,7 +9,15 @@ from dataclasses import dataclass, field
 from iamwatch.engine import DetectorFailure, Engine, MalformedRecordError, parse_record
 from iamwatch.finding import Finding
 from iamwatch.severity import Severity
-from iamwatch.sources import ByteCounter, Location, Problem, RawRecord, Source, read_source
+from iamwatch.sources import (
+    ByteCounter,
+    Location,
+    Problem,
+    RawRecord,
+    Skipped,
+    Source,
+    read_source,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,14 +54,19 @@ class Scanner:
         self.stats = ScanStats()
 
     def scan(self, sources: Iterable[Source]) -> Iterator[ScanItem]:
+        stats = self.stats
+        prefilter = self.engine.prefilter
         for source in sources:
-            self.stats.files += 1
-            for item in read_source(source, self.stats.bytes_read):
-                if isinstance(item, Problem):
-                    self.stats.malformed += 1
-                    yield item
-                else:
+            stats.files += 1
+            for item in read_source(source, stats.bytes_read, prefilter=prefilter):
+                if isinstance(item, RawRecord):
                     yield from self._scan_record(item)
+                elif isinstance(item, Skipped):
+                    # Rejected by the same prefilter ``Engine.wants`` applies, before being built.
+                    stats.records += item.count
+                else:
+                    stats.malformed += 1
+                    yield item
 
     def _scan_record(self, item: RawRecord) -> Iterator[ScanItem]:
         stats = self.stats

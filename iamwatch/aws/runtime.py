@@ -205,7 +205,7 @@ class Runtime:
         import orjson
 
         from iamwatch.pipeline import DetectorErrors
-        from iamwatch.sources import Problem, Source, read_source
+        from iamwatch.sources import Problem, Skipped, Source, read_source
 
         body = orjson.loads(notification)
         examined = 0
@@ -219,14 +219,17 @@ class Runtime:
                 name=f"s3://{bucket}/{key}", size=None, kind="s3", bucket=bucket, key=key
             )
             with obs.span("backfill", object=source.name):
-                for item in read_source(source):
+                engine = self.pipeline.engine
+                for item in read_source(source, prefilter=engine.prefilter):
+                    if isinstance(item, Skipped):
+                        continue  # no detector wants these; counted, never built
                     if isinstance(item, Problem):
                         if not item.location.position:
                             raise OSError(f"{item.location}: {item.reason}")
                         self.malformed(str(item.location), item.reason)
                         continue
                     try:
-                        if not self.pipeline.engine.wants(item.data):
+                        if not engine.wants(item.data):
                             continue
                     except MalformedRecordError as error:
                         self.malformed(str(item.location), str(error))
