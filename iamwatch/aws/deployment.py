@@ -5,14 +5,15 @@ serverless.yml sets these; a missing one fails at cold start with its name.
 
 from __future__ import annotations
 
-from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import os
 
-from iamwatch.settings import ENV_PREFIX, SettingsError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from iamwatch.settings import ENV_PREFIX, SettingsError, environment_values
 
 
-class Deployment(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+class Deployment(BaseModel):
+    model_config = ConfigDict(frozen=True)
 
     state_table: str = Field(min_length=3)
     audit_table: str = Field(min_length=3)
@@ -27,7 +28,7 @@ class Deployment(BaseSettings):
 
 def load_deployment() -> Deployment:
     try:
-        return Deployment()  # fields come from the environment
+        return Deployment.model_validate(environment_values(Deployment.model_fields, os.environ))
     except ValidationError as error:
         names = ", ".join(f"{ENV_PREFIX}{str(e['loc'][0]).upper()}" for e in error.errors())
         raise SettingsError(f"missing or invalid deployment settings: {names}") from None
