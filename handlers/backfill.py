@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+# What the backfill path runs is loaded at cold start, like the detect handler's engine.
+from iamwatch import pipeline, sources  # noqa: F401
 from iamwatch.aws.batch import process_sqs_batch
 from iamwatch.aws.runtime import runtime
 from iamwatch.observability import flushing, logger, metrics

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from aws_lambda_powertools.utilities.parser import ValidationError, parse
+
+from iamwatch.aws.models import CloudTrailEventBridgeEvent
 from iamwatch.aws.runtime import runtime
+from iamwatch.engine import describe_validation_error
 from iamwatch.observability import flushing, logger, metrics
 
 if TYPE_CHECKING:
@@ -15,11 +19,6 @@ if TYPE_CHECKING:
 @metrics.log_metrics
 @flushing
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    from aws_lambda_powertools.utilities.parser import ValidationError, parse
-
-    from iamwatch.aws.models import CloudTrailEventBridgeEvent
-    from iamwatch.engine import describe_validation_error
-
     current = runtime()
     try:
         parsed = parse(event=event, model=CloudTrailEventBridgeEvent)

@@ -14,16 +14,18 @@ from typing import TYPE_CHECKING, Any
 from iamwatch import observability as obs
 from iamwatch.audit import AuditKind, AuditRecord
 from iamwatch.aws.deployment import Deployment, load_deployment
-from iamwatch.engine import MalformedRecordError, parse_record
-from iamwatch.events import CloudTrailRecord
-from iamwatch.pipeline import DetectionPipeline
 from iamwatch.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
     from iamwatch.aws.audit import DynamoDBAuditLog
+    from iamwatch.events import CloudTrailRecord
+    from iamwatch.pipeline import DetectionPipeline
     from iamwatch.slack.notifier import SlackNotifier
+
+# The detection engine is imported where detection happens, so the notifier, which never
+# detects, does not load it at cold start; the detect and backfill handlers import it at theirs.
 
 IDEMPOTENCY_KEY_PREFIX = "iamwatch.detect"  # shared by every handler, so a record alerts once
 
@@ -62,6 +64,7 @@ class Runtime:
         from iamwatch.aws.enrichment import IamEnricher
         from iamwatch.aws.state import DynamoDBStateStore
         from iamwatch.composition import build_engine
+        from iamwatch.pipeline import DetectionPipeline
 
         state = DynamoDBStateStore(self.client("dynamodb"), self.deployment.state_table)
         enricher = (
@@ -204,6 +207,7 @@ class Runtime:
 
         import orjson
 
+        from iamwatch.engine import MalformedRecordError
         from iamwatch.pipeline import DetectorErrors
         from iamwatch.sources import Problem, Skipped, Source, read_source
 
@@ -248,6 +252,8 @@ class Runtime:
 
     def parse_raw(self, raw: Mapping[str, Any], where: str) -> CloudTrailRecord | None:
         """A malformed record is logged, counted and audited, never retried (it cannot heal)."""
+        from iamwatch.engine import MalformedRecordError, parse_record
+
         try:
             return parse_record(raw)
         except MalformedRecordError as error:
