@@ -74,3 +74,11 @@ def test_lookups_are_cached_for_the_invocation(iam: Any) -> None:
 def test_findings_about_non_users_are_left_alone(iam: Any) -> None:
     finding = finding_about("x").model_copy(update={"target_type": "trail"})
     assert IamEnricher(iam, log=lambda m, k: None).enrich(finding) is finding
+
+
+def test_users_in_other_accounts_are_not_looked_up(iam: Any) -> None:
+    logged: list[tuple[str, dict[str, Any]]] = []
+    enricher = IamEnricher(iam, log=lambda m, k: logged.append((m, k)), account_id="111122223333")
+    finding = finding_about("someone").model_copy(update={"account": "444455556666"})
+    assert enricher.enrich(finding) is finding
+    assert logged == []

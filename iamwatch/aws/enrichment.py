@@ -106,10 +106,14 @@ class IamEnricher:
         client: IAMClient,
         log: Callable[[str, dict[str, Any]], None],
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        account_id: str | None = None,
     ) -> None:
         self._client = client
         self._log = log
         self._now = now
+        # IAM answers only for the account the client is in; other accounts' users (findings
+        # forwarded from an organization) would need a role there, so they are not looked up.
+        self._account_id = account_id
         self._cache: dict[str, UserContext] = {}
 
     def reset(self) -> None:
@@ -117,6 +121,8 @@ class IamEnricher:
 
     def enrich(self, finding: Finding) -> Finding:
         if finding.target_type != "iam-user" or not finding.target:
+            return finding
+        if self._account_id and finding.account and finding.account != self._account_id:
             return finding
         context = self.user(finding.target)
         return finding.model_copy(

@@ -68,7 +68,11 @@ class Runtime:
 
         state = DynamoDBStateStore(self.client("dynamodb"), self.deployment.state_table)
         enricher = (
-            IamEnricher(self.client("iam"), log=lambda m, k: obs.logger.warning(m, extra=k))
+            IamEnricher(
+                self.client("iam"),
+                log=lambda m, k: obs.logger.warning(m, extra=k),
+                account_id=self.client("sts").get_caller_identity()["Account"],
+            )
             if self.deployment.enrichment
             else None
         )
