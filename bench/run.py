@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import functools
 import importlib.util
 import os
 import pkgutil
@@ -93,10 +94,18 @@ class ProcessRun:
             return None
 
 
+@functools.cache
+def _scratch_state() -> str:
+    return tempfile.mkdtemp(prefix="iamwatch-bench-state-")
+
+
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment without any IAMWATCH_ setting, so a developer's config cannot leak in."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("IAMWATCH_")}
     env["PYTHONPATH"] = str(ROOT)
+    # `iamwatch scan` keeps its audit trail under XDG_STATE_HOME by default: measure it as
+    # users run it, but in a scratch folder rather than the developer's own.
+    env["XDG_STATE_HOME"] = _scratch_state()
     env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     env.update(extra or {})
     return env

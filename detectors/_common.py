@@ -32,3 +32,9 @@ def acting_user_name(record: CloudTrailRecord) -> str | None:
 
 def target_user(record: CloudTrailRecord) -> str | None:
     return record.request.get_str("userName") or acting_user_name(record)
+
+
+def state_key(text: str) -> str:
+    """``text`` as a state-store key: attacker-controlled strings may hold lone surrogates,
+    which no store (SQLite, DynamoDB, JSON) can encode; they are kept as ``\\udXXX`` escapes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")

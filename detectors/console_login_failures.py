@@ -2,7 +2,7 @@
 
 from collections.abc import Iterator
 
-from detectors._common import SIGNIN, where
+from detectors._common import SIGNIN, state_key, where
 from iamwatch.events import CloudTrailRecord
 from iamwatch.registry import DetectionContext, DetectorMeta, Hit, detector
 from iamwatch.severity import Severity
@@ -38,11 +38,14 @@ def detect(record: CloudTrailRecord, context: DetectionContext) -> Iterator[Hit]
     user = record.principal.display
     keys: list[tuple[str, str]] = []
     if user and user != _HIDDEN_USER:
-        keys.append((f"{META.id}:user:{account}:{user}", f"IAM user {user}"))
+        keys.append((state_key(f"{META.id}:user:{account}:{user}"), f"IAM user {user}"))
     if record.source_ip_address:
-        keys.append((f"{META.id}:ip:{record.source_ip_address}", record.source_ip_address))
+        keys.append(
+            (state_key(f"{META.id}:ip:{record.source_ip_address}"), record.source_ip_address)
+        )
+    event_id = state_key(record.event_id)
     counts = {
-        key: context.state.count_in_window(key, record.event_id, record.event_time, window)
+        key: context.state.count_in_window(key, event_id, record.event_time, window)
         for key, _ in keys
     }
     over = [(key, label) for key, label in keys if counts[key] >= threshold]
@@ -52,7 +55,7 @@ def detect(record: CloudTrailRecord, context: DetectionContext) -> Iterator[Hit]
     claimed = [
         (key, label)
         for key, label in over
-        if context.state.claim(key, record.event_id, record.event_time, window)
+        if context.state.claim(key, event_id, record.event_time, window)
     ]
     if not claimed:
         return

@@ -2,7 +2,7 @@
 
 from collections.abc import Iterator
 
-from detectors._common import IDENTITY_CENTER, where, who
+from detectors._common import IDENTITY_CENTER, state_key, where, who
 from iamwatch.events import CloudTrailRecord
 from iamwatch.policy import admin_managed_policy_name, grants_admin
 from iamwatch.registry import DetectionContext, DetectorMeta, Hit, detector
@@ -37,7 +37,7 @@ META = DetectorMeta(
 
 
 def _admin_key(permission_set_arn: str) -> str:
-    return f"{META.id}:admin-permission-set:{permission_set_arn}"
+    return state_key(f"{META.id}:admin-permission-set:{permission_set_arn}")
 
 
 @detector(META)

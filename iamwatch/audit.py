@@ -6,18 +6,22 @@ SQLite embedded for the CLI, DynamoDB in AWS (``iamwatch.aws.audit``).
 
 from __future__ import annotations
 
+import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from iamwatch.finding import Finding
 from iamwatch.state import open_database
+
+if TYPE_CHECKING:
+    from iamwatch.slack.notifier import DeliveryResult
 
 
 class AuditKind(StrEnum):
@@ -42,7 +46,7 @@ class AuditRecord(BaseModel):
     data: dict[str, Any] = Field(default_factory=dict)
 
     @classmethod
-    def about(cls, kind: AuditKind, finding: Finding, **data: Any) -> AuditRecord:
+    def about(cls, kind: AuditKind, finding: Finding, /, **data: Any) -> AuditRecord:
         """A record about one finding, carrying who did what to what."""
         return cls(
             kind=kind,
@@ -59,6 +63,63 @@ class AuditRecord(BaseModel):
         )
 
 
+def finding_raised(finding: Finding) -> AuditRecord:
+    """The full finding is kept, so an export can rebuild it from the audit trail alone."""
+    return AuditRecord.about(
+        AuditKind.FINDING_RAISED, finding, finding=finding.model_dump(mode="json")
+    )
+
+
+def malformed_event(location: str, reason: str) -> AuditRecord:
+    return AuditRecord(
+        kind=AuditKind.MALFORMED_EVENT, data={"location": location, "reason": reason}
+    )
+
+
+def detector_failed(detector: str, event_id: str, location: str, error: str) -> AuditRecord:
+    return AuditRecord(
+        kind=AuditKind.DETECTOR_FAILED,
+        detector=detector,
+        event_id=event_id,
+        data={"location": location, "error": error},
+    )
+
+
+def delivery_outcome(finding: Finding, result: DeliveryResult) -> AuditRecord:
+    """One record per delivery result: suppressed, failed (with Slack's reason), or attempted
+    with its outcome (posted, deduplicated, already-delivered)."""
+    outcome = result.outcome.value
+    common: dict[str, Any] = {"outcome": outcome, "channel": result.channel}
+    expired = [rule.describe() for rule in result.expired_rules]
+    if expired:
+        common["expired_rules"] = expired
+    if outcome == "suppressed":
+        rule = result.suppressed_by
+        return AuditRecord.about(
+            AuditKind.FINDING_SUPPRESSED,
+            finding,
+            **common,
+            rule=None if rule is None else rule.model_dump(mode="json"),
+            reason=None if rule is None else rule.describe(),
+        )
+    if outcome == "failed":
+        return AuditRecord.about(
+            AuditKind.DELIVERY_FAILED,
+            finding,
+            **common,
+            reason=result.reason,
+            retryable=result.retryable,
+        )
+    return AuditRecord.about(
+        AuditKind.DELIVERY_ATTEMPTED,
+        finding,
+        **common,
+        ts=result.ts,
+        reason=result.reason,
+        repeat_count=result.repeat_count,
+    )
+
+
 class AuditLog(Protocol):
     def append(self, record: AuditRecord) -> None: ...
 
@@ -71,16 +132,43 @@ create index if not exists audit_by_time on audit (at);
 """
 
 
+def default_audit_path() -> Path:
+    """The per-user audit file: ``$XDG_STATE_HOME/iamwatch/audit.db``, by default
+    ``~/.local/state/iamwatch/audit.db``."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "iamwatch" / "audit.db"
+
+
+_INSERT = "insert or ignore into audit (record_id, at, body) values (?, ?, ?)"
+
+
+def _row(record: AuditRecord) -> tuple[str, str, bytes]:
+    return (record.record_id, record.at.isoformat(), record.model_dump_json().encode())
+
+
 class SQLiteAuditLog:
     def __init__(self, path: Path | str | None = None) -> None:
         self._db = open_database(path, _SCHEMA)
 
+    def close(self) -> None:
+        self._db.close()
+
     def append(self, record: AuditRecord) -> None:
         # "insert or ignore": appending the same record twice (a retry) keeps the first.
-        self._db.execute(
-            "insert or ignore into audit (record_id, at, body) values (?, ?, ?)",
-            (record.record_id, record.at.isoformat(), record.model_dump_json().encode()),
-        )
+        self._db.execute(_INSERT, _row(record))
+
+    def append_many(self, records: Iterable[AuditRecord]) -> None:
+        """Append several records in one transaction: one fsync, not one per record."""
+        rows = [_row(record) for record in records]
+        if not rows:
+            return
+        self._db.execute("begin immediate")
+        try:
+            self._db.executemany(_INSERT, rows)
+        except BaseException:
+            self._db.execute("rollback")
+            raise
+        self._db.execute("commit")
 
     def read(self, since: datetime, until: datetime) -> Iterator[AuditRecord]:
         rows = self._db.execute(
@@ -89,3 +177,32 @@ class SQLiteAuditLog:
         )
         for (body,) in rows:
             yield AuditRecord.model_validate(orjson.loads(body))
+
+
+class BufferedAuditLog:
+    """Batches appends to an ``SQLiteAuditLog``: written every ``batch_size`` records and on
+    ``flush``/``close``, each batch in one transaction, so auditing does not slow a scan."""
+
+    def __init__(self, log: SQLiteAuditLog, batch_size: int = 500) -> None:
+        self.log = log
+        self.batch_size = batch_size
+        self.appended = 0
+        self._pending: list[AuditRecord] = []
+
+    def append(self, record: AuditRecord) -> None:
+        self._pending.append(record)
+        self.appended += 1
+        if len(self._pending) >= self.batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, []
+        self.log.append_many(pending)
+
+    def read(self, since: datetime, until: datetime) -> Iterator[AuditRecord]:
+        self.flush()
+        return self.log.read(since, until)
+
+    def close(self) -> None:
+        self.flush()
+        self.log.close()

@@ -6,6 +6,13 @@ option, missing path, invalid setting); 3 a detector raised an error, so finding
 missing; 4 with ``--slack``, some alert could not be delivered (the reasons are on stderr).
 When several apply, the first of 2, 3, 4, 1 in that order is the exit code.
 ``iamwatch slack test`` exits 4 when the test alert could not be posted.
+
+``iamwatch scan`` appends to an SQLite audit trail (``--audit``, ``IAMWATCH_AUDIT_PATH``; by
+default the ``--state`` file, else ``~/.local/state/iamwatch/audit.db``): findings raised,
+Slack deliveries and their outcomes, suppressions, malformed records and detector failures.
+Exit codes of ``iamwatch export`` (docs/export.md): 0 written (an empty window is not an
+error); 2 usage error (bad option or window, unreadable audit file); 5 the output could not
+be written (file or S3).
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -25,8 +33,12 @@ from iamwatch.severity import Severity
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from iamwatch.audit import BufferedAuditLog
+    from iamwatch.export import ExportFormat
     from iamwatch.finding import Finding
     from iamwatch.scan import ScanStats
+    from iamwatch.settings import Settings
+    from iamwatch.slack.notifier import SlackNotifier
     from iamwatch.sources import Source
 
 EXIT_OK = 0
@@ -34,6 +46,7 @@ EXIT_FAIL_ON = 1
 EXIT_USAGE = 2
 EXIT_DETECTOR_ERROR = 3
 EXIT_DELIVERY_FAILED = 4
+EXIT_OUTPUT_FAILED = 5
 
 app = typer.Typer(
     name="iamwatch",
@@ -47,6 +60,12 @@ app = typer.Typer(
 class OutputFormat(StrEnum):
     TABLE = "table"
     JSONL = "jsonl"
+
+
+class ExportFormatOption(StrEnum):
+    JSONL = "jsonl"
+    CSV = "csv"
+    OCSF = "ocsf"
 
 
 def _stderr_console() -> Console:
@@ -101,22 +120,65 @@ def scan(
             "with dedup and suppression; exit 4 if any alert could not be delivered.",
         ),
     ] = False,
+    audit: Annotated[
+        Path | None,
+        typer.Option(
+            help="SQLite audit trail to append to (also IAMWATCH_AUDIT_PATH; default: the "
+            "--state file, else ~/.local/state/iamwatch/audit.db).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Scan CloudTrail logs with the same detectors the Lambda functions run."""
-    from iamwatch.composition import build_engine, build_notifier
-    from iamwatch.output import findings_table, print_summary, write_jsonl
-    from iamwatch.scan import FailedDetection, Scanner
+    import sqlite3
+
+    from iamwatch import audit as trail
+    from iamwatch.composition import build_notifier
     from iamwatch.settings import SettingsError, load_settings
-    from iamwatch.sources import InputError, Problem, check_paths, expand
-    from iamwatch.terminal import printable
+    from iamwatch.sources import InputError, check_paths
 
     try:
-        settings = load_settings(config, state_path=state)
+        settings = load_settings(config, state_path=state, audit_path=audit)
         check_paths(paths)
         # Built before scanning, so a Slack misconfiguration fails fast rather than at the end.
         notifier = build_notifier(settings) if slack else None
+        audit_log = trail.BufferedAuditLog(trail.SQLiteAuditLog(settings.resolved_audit_path))
     except (SettingsError, InputError) as error:
         raise _fail(str(error)) from None
+    except sqlite3.Error as error:
+        raise _fail(f"audit trail {settings.resolved_audit_path}: {error}") from None
+    try:
+        _scan(
+            paths,
+            settings,
+            scanner_args=(min_severity, fail_on),
+            notifier=notifier,
+            output_format=output_format,
+            progress=progress,
+            audit_log=audit_log,
+        )
+    finally:
+        audit_log.close()
+
+
+def _scan(
+    paths: list[str],
+    settings: Settings,
+    *,
+    scanner_args: tuple[Severity, Severity | None],
+    notifier: SlackNotifier | None,
+    output_format: OutputFormat | None,
+    progress: bool,
+    audit_log: BufferedAuditLog,
+) -> None:
+    from iamwatch import audit as trail
+    from iamwatch.composition import build_engine
+    from iamwatch.output import findings_table, print_summary, write_jsonl
+    from iamwatch.scan import FailedDetection, Scanner
+    from iamwatch.sources import InputError, Problem, expand
+    from iamwatch.terminal import printable
+
+    min_severity, fail_on = scanner_args
 
     chosen = output_format or (OutputFormat.TABLE if sys.stdout.isatty() else OutputFormat.JSONL)
     errors = _stderr_console()
@@ -134,11 +196,18 @@ def scan(
     with _progress(errors, sources, scanner.stats, enabled=progress) as advance:
         for item in scanner.scan(advance(sources)):
             if isinstance(item, Problem):
+                audit_log.append(trail.malformed_event(str(item.location), item.reason))
                 errors.print(
                     f"warning: {printable(str(item.location))}: {item.reason}; skipped",
                     markup=False,
                 )
             elif isinstance(item, FailedDetection):
+                failure = item.failure
+                audit_log.append(
+                    trail.detector_failed(
+                        failure.detector, failure.event_id, str(item.location), failure.error
+                    )
+                )
                 errors.print(
                     f"error: detector {item.failure.detector} failed on "
                     f"{printable(str(item.location))} (event {printable(item.failure.event_id)}): "
@@ -146,6 +215,7 @@ def scan(
                     markup=False,
                 )
             else:
+                audit_log.append(trail.finding_raised(item))
                 if worst is None or item.severity > worst:
                     worst = item.severity
                 if notifier is not None:
@@ -155,6 +225,7 @@ def scan(
                 else:
                     collected.append(item)
     out.flush()
+    audit_log.flush()
     elapsed = time.perf_counter() - started
     if chosen is OutputFormat.TABLE:
         from rich.console import Console
@@ -170,6 +241,10 @@ def scan(
         from iamwatch.slack.report import print_delivery_summary
 
         summary = notifier.deliver_all(to_alert)
+        by_id = {finding.finding_id: finding for finding in to_alert}
+        for result in summary.results:
+            audit_log.append(trail.delivery_outcome(by_id[result.finding_id], result))
+        audit_log.flush()
         print_delivery_summary(errors, summary)
         delivered = summary.ok
     if scanner.stats.detector_failures:
@@ -178,6 +253,137 @@ def scan(
         raise typer.Exit(EXIT_DELIVERY_FAILED)
     if fail_on is not None and worst is not None and worst >= fail_on:
         raise typer.Exit(EXIT_FAIL_ON)
+
+
+def _parse_moment(option: str, value: str) -> datetime:
+    from datetime import UTC, datetime
+
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise _fail(
+            f"{option}: {value!r} is not an ISO 8601 date or time (e.g. 2026-11-03 or "
+            "2026-11-03T14:00:00Z)"
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+@app.command()
+def export(
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="Start of the window (ISO 8601; UTC unless an offset is given), inclusive. "
+            "Default: 24 hours before --until.",
+            show_default=False,
+        ),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(help="End of the window, exclusive. Default: now.", show_default=False),
+    ] = None,
+    export_format: Annotated[
+        ExportFormatOption, typer.Option("--format", "-f", help="jsonl, csv or ocsf.")
+    ] = ExportFormatOption.JSONL,
+    audit: Annotated[
+        Path | None,
+        typer.Option(
+            help="The SQLite audit trail (also IAMWATCH_AUDIT_PATH; default as for scan).",
+            show_default=False,
+        ),
+    ] = None,
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="A file, or s3://bucket/prefix (a dated object name is added). Default: stdout.",
+            show_default=False,
+        ),
+    ] = None,
+    bom: Annotated[
+        bool, typer.Option(help="Start CSV output with a UTF-8 byte order mark (for Excel).")
+    ] = True,
+    config: Annotated[
+        Path | None, typer.Option(help="TOML settings file (also IAMWATCH_CONFIG).")
+    ] = None,
+) -> None:
+    """Export the findings raised in a time window, from the audit trail, with their latest
+    delivery outcome (docs/export.md)."""
+    import sqlite3
+    from datetime import UTC, datetime, timedelta
+
+    from iamwatch.audit import SQLiteAuditLog
+    from iamwatch.export import ExportFormat, collect, render
+    from iamwatch.settings import SettingsError, load_settings
+    from iamwatch.terminal import printable
+
+    chosen = ExportFormat(export_format)
+    end = _parse_moment("--until", until) if until else datetime.now(UTC)
+    start = _parse_moment("--since", since) if since else end - timedelta(hours=24)
+    if start >= end:
+        raise _fail("--since must be before --until")
+    try:
+        settings = load_settings(config, audit_path=audit)
+    except SettingsError as error:
+        raise _fail(str(error)) from None
+    path = settings.resolved_audit_path
+    if not path.is_file():
+        raise _fail(f"no audit trail at {path}; run iamwatch scan first, or pass --audit")
+    try:
+        log = SQLiteAuditLog(path)
+        try:
+            rows = collect(log, start, end)
+        finally:
+            log.close()
+    except sqlite3.Error as error:
+        raise _fail(f"audit trail {path}: {error}") from None
+    body = render(rows, chosen, bom=bom)
+    errors = _stderr_console()
+    try:
+        where = _write_export(body, output, chosen, start, end)
+    except (OSError, ExportOutputError) as error:
+        errors.print(f"error: could not write the export: {printable(str(error))}", markup=False)
+        raise typer.Exit(EXIT_OUTPUT_FAILED) from None
+    errors.print(
+        f"Exported {len(rows):,} finding(s) raised from {start.isoformat()} to "
+        f"{end.isoformat()} as {chosen.value}" + (f" to {printable(where)}." if where else "."),
+        markup=False,
+        highlight=False,
+    )
+
+
+class ExportOutputError(Exception):
+    """The export could not be stored (S3 refused it, or the destination is invalid)."""
+
+
+def _write_export(
+    body: bytes, output: str | None, chosen: ExportFormat, start: datetime, end: datetime
+) -> str | None:
+    if output is None or output == "-":
+        sys.stdout.buffer.write(body)
+        sys.stdout.buffer.flush()
+        return None
+    if not output.startswith("s3://"):
+        target = Path(output)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(body)
+        return str(target)
+    bucket, _, prefix = output.removeprefix("s3://").partition("/")
+    if not bucket:
+        raise ExportOutputError(f"{output}: no bucket name")
+    name = f"iamwatch-findings-{start:%Y%m%dT%H%M%SZ}-{end:%Y%m%dT%H%M%SZ}.{chosen.extension}"
+    key = f"{prefix.rstrip('/')}/{name}" if prefix.strip("/") else name
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        boto3.client("s3").put_object(
+            Bucket=bucket, Key=key, Body=body, ContentType=chosen.content_type
+        )
+    except (BotoCoreError, ClientError) as error:
+        raise ExportOutputError(f"s3://{bucket}/{key}: {error}") from None
+    return f"s3://{bucket}/{key}"
 
 
 SourceFilter = Callable[[Iterable["Source"]], Iterable["Source"]]

@@ -48,6 +48,12 @@ def _required_str(value: object) -> str:
     return text
 
 
+def _identifier(value: object) -> str:
+    """An id used in hashes, keys and stores: lone surrogates (only a hostile or corrupt
+    source can produce them) are kept as ``\\udXXX`` escapes, which every encoder accepts."""
+    return _required_str(value).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def parse_timestamp(value: object) -> datetime:
     """CloudTrail writes ``2024-05-01T12:00:00Z``; copies and exports add fractions, offsets,
     a space instead of ``T``, a trailing ``UTC`` or epoch seconds/milliseconds."""
@@ -57,7 +63,11 @@ def parse_timestamp(value: object) -> datetime:
         raise ValueError("expected a timestamp, got a boolean")
     elif isinstance(value, int | float):
         seconds = value / 1000 if value > 1e11 else value
-        moment = datetime.fromtimestamp(seconds, tz=UTC)
+        try:
+            moment = datetime.fromtimestamp(seconds, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            # Out of the platform's range (or NaN): not a time CloudTrail could have written.
+            raise ValueError("timestamp out of range") from None
     elif isinstance(value, str):
         text = value.strip()
         if text.endswith(" UTC"):
@@ -206,7 +216,7 @@ class CloudTrailRecord(_Model):
     response_elements: JsonObject = Field(default_factory=Params, alias="responseElements")
     additional_event_data: JsonObject = Field(default_factory=Params, alias="additionalEventData")
     request_id: OptStr = Field(default=None, alias="requestID")
-    event_id: ReqStr = Field(alias="eventID")
+    event_id: Annotated[str, BeforeValidator(_identifier)] = Field(alias="eventID")
     read_only: OptBool = Field(default=None, alias="readOnly")
     resources: Annotated[tuple[Resource, ...], BeforeValidator(_resources)] = ()
     event_type: OptStr = Field(default=None, alias="eventType")

@@ -80,6 +80,8 @@ class Settings(BaseModel):
     login_failure_threshold: int = Field(default=5, ge=1, le=10_000)
     login_failure_window_seconds: int = Field(default=900, ge=1, le=7 * 24 * 3600)
     state_path: Path | None = None
+    # The SQLite audit trail of ``iamwatch scan``; unset: the state file, else a per-user file.
+    audit_path: Path | None = None
 
     # Slack: a bot token (from one of three places) and channels, or an incoming webhook.
     slack_token: SecretStr | None = None
@@ -217,6 +219,18 @@ class Settings(BaseModel):
                 "IAMWATCH_SLACK_CHANNEL_<SEVERITY>",
             )
         return self
+
+    @property
+    def resolved_audit_path(self) -> Path:
+        """Where the CLI's audit trail goes: ``audit_path``, else ``state_path``, else the
+        per-user default (``iamwatch.audit.default_audit_path``)."""
+        if self.audit_path is not None:
+            return self.audit_path
+        if self.state_path is not None:
+            return self.state_path
+        from iamwatch.audit import default_audit_path
+
+        return default_audit_path()
 
     @property
     def slack_configured(self) -> bool:

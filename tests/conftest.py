@@ -80,6 +80,15 @@ def run_records(records: list[dict[str, Any]], engine: Engine | None = None) -> 
     return findings
 
 
+@pytest.fixture(autouse=True)
+def _private_state_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`iamwatch scan` keeps an audit trail under XDG_STATE_HOME by default; tests (and the CLI
+    subprocesses they start) write theirs to a temporary folder, never the developer's."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state-home")))
+
+
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """A real moto server on loopback standing in for AWS."""
