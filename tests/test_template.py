@@ -162,3 +162,33 @@ def test_regional_forwarder_sends_the_same_events_to_the_central_bus() -> None:
     assert statement["Action"] == ["events:PutEvents"]
     assert "event-bus/default" in str(statement["Resource"])
     assert not any(r["Type"] == "AWS::Lambda::Function" for r in resources.values())
+
+
+ALLOWLIST = ROOT / "deploy" / "iam-allowlist.json"
+
+
+def _granted(template: dict[str, Any], label: str) -> dict[str, dict[str, Any]]:
+    granted: dict[str, dict[str, Any]] = {}
+    for name, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::IAM::Role":
+            continue
+        statements: dict[str, Any] = {}
+        for statement in _statements(resource):
+            entry = {
+                "actions": sorted(_as_list(statement["Action"])),
+                "resource": statement["Resource"],
+            }
+            if "Condition" in statement:
+                entry["condition"] = statement["Condition"]
+            statements[statement["Sid"]] = entry
+        granted[f"{label}/{name}"] = statements
+    return granted
+
+
+def test_every_role_grants_exactly_the_reviewed_allow_list() -> None:
+    allowed = orjson.loads(ALLOWLIST.read_bytes())
+    allowed.pop("_comment")
+    granted = _granted(packaged_template(), "service") | _granted(
+        orjson.loads(FORWARDER.read_bytes()), "forwarder"
+    )
+    assert granted == allowed, "a role changed: review it, then update deploy/iam-allowlist.json"
