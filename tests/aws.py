@@ -213,3 +213,22 @@ def route_through_eventbridge(endpoint: str, records: list[dict[str, Any]]) -> l
         for message in messages:
             delivered.append(orjson.loads(message["Body"]))
             sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+
+
+def use_slack(
+    deployed: Deployed, monkeypatch: Any, api_url: str, token: str, **settings: str
+) -> None:
+    """Store the bot token as an SSM SecureString, as the deployment does, and point the
+    handlers at a Slack API server; ``settings`` are extra IAMWATCH_SLACK_* values."""
+    parameter = f"/iamwatch/{uuid.uuid4().hex[:8]}/slack-token"
+    deployed.client("ssm").put_parameter(Name=parameter, Value=token, Type="SecureString")
+    values = {
+        "IAMWATCH_SLACK_TOKEN_SSM_PARAMETER": parameter,
+        "IAMWATCH_SLACK_CHANNEL": "#security-alerts",
+        "IAMWATCH_SLACK_API_URL": api_url,
+        "IAMWATCH_SLACK_MAX_RETRIES": "1",
+        "IAMWATCH_SLACK_MAX_RETRY_WAIT_SECONDS": "1",
+    }
+    values.update({f"IAMWATCH_SLACK_{key.upper()}": value for key, value in settings.items()})
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)

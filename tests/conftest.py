@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +63,29 @@ def base_record(detector_id: str = "iam-user-created") -> dict[str, Any]:
     """A deep copy of the first positive record for a detector, to vary in parser tests."""
     path = sorted((EVENTS_DIR / detector_id).glob("positive_*.json"))[0]
     return copy.deepcopy(load_case(path).records[0])
+
+
+def run_iamwatch(
+    *args: str,
+    stdin: bytes | None = None,
+    env: dict[str, str] | None = None,
+    home: Path | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    """``python -m iamwatch`` as a user runs it, in a clean environment: no IAMWATCH_ setting
+    leaks in from the developer's; ``env`` adds to it, ``home`` sets XDG_STATE_HOME (where the
+    default audit trail goes)."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("IAMWATCH_")}
+    if home is not None:
+        base["XDG_STATE_HOME"] = str(home)
+    return subprocess.run(
+        [sys.executable, "-m", "iamwatch", *args],
+        input=stdin,
+        capture_output=True,
+        cwd=ROOT,
+        env={**base, **(env or {})},
+        timeout=180,
+        check=False,
+    )
 
 
 def new_engine(**settings: Any) -> Engine:

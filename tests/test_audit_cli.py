@@ -3,9 +3,7 @@ subprocess): findings raised, Slack deliveries and failures, suppressions, malfo
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,27 +19,14 @@ from iamwatch.audit import (
     SQLiteAuditLog,
     default_audit_path,
 )
-from tests.conftest import EXAMPLES_DIR, ROOT, detector_cases
+from tests.conftest import EXAMPLES_DIR, detector_cases, run_iamwatch
 from tests.slack_server import SlackServer
 
 RECORDS: list[dict[str, Any]] = [r for case in detector_cases() for r in case.records]
 EVER = (datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
 
 
-def iamwatch(
-    *args: str, env: dict[str, str] | None = None, home: Path
-) -> subprocess.CompletedProcess[bytes]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("IAMWATCH_")}
-    # Never the real per-user audit file, even for runs without --audit.
-    base["XDG_STATE_HOME"] = str(home)
-    return subprocess.run(
-        [sys.executable, "-m", "iamwatch", *args],
-        capture_output=True,
-        cwd=ROOT,
-        env={**base, **(env or {})},
-        timeout=180,
-        check=False,
-    )
+iamwatch = run_iamwatch
 
 
 def findings_of(result: subprocess.CompletedProcess[bytes]) -> list[dict[str, Any]]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import gzip
 import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ import boto3
 import orjson
 import pytest
 
-from tests.conftest import ROOT, detector_cases
+from tests.conftest import detector_cases, run_iamwatch
 
 CASES = detector_cases()
 RECORDS: list[dict[str, Any]] = [record for case in CASES for record in case.records]
@@ -35,18 +34,7 @@ JSONL_CONTRACT = {
 }
 
 
-def iamwatch(
-    *args: str, stdin: bytes | None = None, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [sys.executable, "-m", "iamwatch", *args],
-        input=stdin,
-        capture_output=True,
-        cwd=ROOT,
-        env=env or {k: v for k, v in os.environ.items() if not k.startswith("IAMWATCH_")},
-        timeout=120,
-        check=False,
-    )
+iamwatch = run_iamwatch
 
 
 def findings_of(result: subprocess.CompletedProcess[bytes]) -> list[dict[str, Any]]:

@@ -6,9 +6,6 @@ from __future__ import annotations
 import copy
 import csv
 import io
-import os
-import subprocess
-import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,25 +20,13 @@ from iamwatch.export import ExportedFinding
 from iamwatch.export.csv import COLUMNS, FORMULA_PREFIXES, neutralise
 from iamwatch.export.ocsf import problems, to_ocsf
 from iamwatch.finding import Finding
-from tests.conftest import EXAMPLES_DIR, ROOT, base_record, run_records
+from tests.conftest import EXAMPLES_DIR, base_record, run_iamwatch, run_records
 
 WIDE = ("--since", "2000-01-01", "--until", "2100-01-01")
 SEVERITY_IDS = {"info": 1, "low": 2, "medium": 3, "high": 4, "critical": 5}
 
 
-def iamwatch(
-    *args: str, home: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[bytes]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("IAMWATCH_")}
-    base["XDG_STATE_HOME"] = str(home)
-    return subprocess.run(
-        [sys.executable, "-m", "iamwatch", *args],
-        capture_output=True,
-        cwd=ROOT,
-        env={**base, **(env or {})},
-        timeout=180,
-        check=False,
-    )
+iamwatch = run_iamwatch
 
 
 def jsonl(data: bytes) -> list[dict[str, Any]]:

@@ -14,7 +14,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -27,7 +26,15 @@ import pytest
 from handlers import events, notifier
 from iamwatch.aws import runtime as aws_runtime
 from iamwatch.finding import Finding
-from tests.aws import Deployed, LambdaContext, dead_letters, deploy, eventbridge_event, sqs_batches
+from tests.aws import (
+    Deployed,
+    LambdaContext,
+    dead_letters,
+    deploy,
+    eventbridge_event,
+    sqs_batches,
+    use_slack,
+)
 from tests.conftest import detector_cases, run_records
 from tests.slack_server import Fault, Message, SlackServer
 
@@ -68,19 +75,8 @@ def slack() -> Iterator[SlackServer]:
 @pytest.fixture
 def deployed(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, slack: SlackServer) -> Deployed:
     deployed = deploy(moto_endpoint, monkeypatch)
-    parameter = f"/iamwatch/{uuid.uuid4().hex[:8]}/slack-token"
-    deployed.client("ssm").put_parameter(
-        Name=parameter, Value=SlackServer.TOKEN, Type="SecureString"
-    )
-    for key, value in {
-        "IAMWATCH_SLACK_TOKEN_SSM_PARAMETER": parameter,
-        "IAMWATCH_SLACK_CHANNEL": "#security-alerts",
-        "IAMWATCH_SLACK_API_URL": slack.api_url,
-        # Every retry is left to SQS, so an outage spans several deliveries of each message.
-        "IAMWATCH_SLACK_MAX_RETRIES": "0",
-        "IAMWATCH_SLACK_MAX_RETRY_WAIT_SECONDS": "1",
-    }.items():
-        monkeypatch.setenv(key, value)
+    # Every retry is left to SQS, so an outage spans several deliveries of each message.
+    use_slack(deployed, monkeypatch, slack.api_url, SlackServer.TOKEN, max_retries="0")
     return deployed
 
 

@@ -6,7 +6,6 @@ with their reason."""
 from __future__ import annotations
 
 import gzip
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,6 +21,7 @@ from tests.aws import (
     eventbridge_event,
     route_through_eventbridge,
     sqs_batches,
+    use_slack,
 )
 from tests.conftest import EXAMPLES_DIR, detector_cases, new_engine
 from tests.slack_server import (
@@ -46,19 +46,8 @@ def slack() -> Iterator[SlackServer]:
 @pytest.fixture
 def deployed(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, slack: SlackServer) -> Deployed:
     deployed = deploy(moto_endpoint, monkeypatch)
-    parameter = f"/iamwatch/{uuid.uuid4().hex[:8]}/slack-token"
-    deployed.client("ssm").put_parameter(
-        Name=parameter, Value=SlackServer.TOKEN, Type="SecureString"
-    )
-    for key, value in {
-        "IAMWATCH_SLACK_TOKEN_SSM_PARAMETER": parameter,
-        "IAMWATCH_SLACK_CHANNEL": "#security-alerts",
-        "IAMWATCH_SLACK_API_URL": slack.api_url,
-        "IAMWATCH_SLACK_MAX_RETRIES": "1",
-        "IAMWATCH_SLACK_MAX_RETRY_WAIT_SECONDS": "1",
-        "IAMWATCH_RUNBOOK_BASE_URL": RUNBOOKS,
-    }.items():
-        monkeypatch.setenv(key, value)
+    use_slack(deployed, monkeypatch, slack.api_url, SlackServer.TOKEN)
+    monkeypatch.setenv("IAMWATCH_RUNBOOK_BASE_URL", RUNBOOKS)
     return deployed
 
 

@@ -25,7 +25,15 @@ import pytest
 
 from handlers import events, notifier
 from iamwatch.observability import logger as powertools_logger
-from tests.aws import Deployed, LambdaContext, dead_letters, deploy, eventbridge_event, sqs_batches
+from tests.aws import (
+    Deployed,
+    LambdaContext,
+    dead_letters,
+    deploy,
+    eventbridge_event,
+    sqs_batches,
+    use_slack,
+)
 from tests.conftest import ROOT, detector_cases
 from tests.slack_server import SlackServer
 from tests.test_observability import Collector
@@ -121,16 +129,7 @@ def deployed(
 ) -> Deployed:
     monkeypatch.setenv("IAMWATCH_OTLP_ENDPOINT", collector.url)
     deployed = deploy(moto_endpoint, monkeypatch)
-    parameter = f"/iamwatch/{uuid.uuid4().hex[:8]}/slack-token"
-    deployed.client("ssm").put_parameter(Name=parameter, Value=TOKEN, Type="SecureString")
-    for key, value in {
-        "IAMWATCH_SLACK_TOKEN_SSM_PARAMETER": parameter,
-        "IAMWATCH_SLACK_CHANNEL": "#security-alerts",
-        "IAMWATCH_SLACK_API_URL": slack.api_url,
-        "IAMWATCH_SLACK_MAX_RETRIES": "1",
-        "IAMWATCH_SLACK_MAX_RETRY_WAIT_SECONDS": "1",
-    }.items():
-        monkeypatch.setenv(key, value)
+    use_slack(deployed, monkeypatch, slack.api_url, TOKEN)
     return deployed
 
 
