@@ -105,13 +105,14 @@ def run_records(records: list[dict[str, Any]], engine: Engine | None = None) -> 
     return findings
 
 
-@pytest.fixture(autouse=True)
-def _private_state_home(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture(autouse=True, scope="session")
+def _private_state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """`iamwatch scan` keeps an audit trail under XDG_STATE_HOME by default; tests (and the CLI
-    subprocesses they start) write theirs to a temporary folder, never the developer's."""
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state-home")))
+    subprocesses they start) write theirs to a temporary folder, never the developer's.
+    Session-scoped so it is in place before any module-scoped fixture runs the CLI."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state-home")))
+        yield
 
 
 @pytest.fixture(scope="session")
