@@ -3,6 +3,9 @@
 One table, partition key ``pk`` and sort key ``sk`` (strings), TTL on ``expires_at``.
 Window entries sort by zero-padded epoch milliseconds, so a window count is one key-range
 query; a claim is one conditional write, so two concurrent invocations cannot both claim.
+Unlike the SQLite store, which only looks back from the claiming event, a claim here is a
+single lock per key: a later event that claimed first also blocks an earlier one arriving out
+of order within the window, so an out-of-order burst still raises one finding, not two.
 """
 
 from __future__ import annotations
