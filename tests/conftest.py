@@ -19,6 +19,7 @@ from iamwatch.engine import Engine
 from iamwatch.finding import Finding
 from iamwatch.registry import DetectionContext, DetectionSettings
 from iamwatch.state import SQLiteStateStore
+from tests.slack_server import SlackServer
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS_DIR = Path(__file__).resolve().parent / "events"
@@ -113,6 +114,21 @@ def _private_state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[No
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state-home")))
         yield
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackServer]:
+    """A Slack Web API server on loopback (tests/slack_server.py), fresh for each test."""
+    with SlackServer() as server:
+        yield server
+
+
+@pytest.fixture
+def no_ambient_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings come only from what the test sets, never from the developer's IAMWATCH_*."""
+    for name in list(os.environ):
+        if name.startswith("IAMWATCH_"):
+            monkeypatch.delenv(name)
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ subprocess): findings raised, Slack deliveries and failures, suppressions, malfo
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -50,12 +49,6 @@ def trail(tmp_path: Path) -> Path:
     path = tmp_path / "trail.json"
     path.write_bytes(orjson.dumps({"Records": RECORDS}))
     return path
-
-
-@pytest.fixture
-def slack() -> Iterator[SlackServer]:
-    with SlackServer() as server:
-        yield server
 
 
 def test_scan_records_every_finding_in_full(tmp_path: Path) -> None:

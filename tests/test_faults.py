@@ -67,12 +67,6 @@ class Figures:
 
 
 @pytest.fixture
-def slack() -> Iterator[SlackServer]:
-    with SlackServer() as server:
-        yield server
-
-
-@pytest.fixture
 def deployed(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, slack: SlackServer) -> Deployed:
     deployed = deploy(moto_endpoint, monkeypatch)
     # Every retry is left to SQS, so an outage spans several deliveries of each message.

@@ -6,7 +6,6 @@ with their reason."""
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -35,12 +34,6 @@ from tests.slack_server import (
 POSITIVE = [c for c in detector_cases() if c.path.stem.startswith("positive_") and c.expect]
 SINGLE = [c for c in POSITIVE if len(c.records) == 1]
 RUNBOOKS = "https://runbooks.example.com/iamwatch"
-
-
-@pytest.fixture
-def slack() -> Iterator[SlackServer]:
-    with SlackServer() as server:
-        yield server
 
 
 @pytest.fixture

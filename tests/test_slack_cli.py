@@ -7,7 +7,6 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +27,6 @@ from tests.slack_server import (
 RUNBOOKS = "https://github.com/iamwatch/iamwatch/blob/main/runbooks"
 RECORDS: list[dict[str, Any]] = [r for case in detector_cases() for r in case.records]
 SUMMARY = re.compile(r"Slack: (\d+) posted, (\d+) deduplicated, (\d+) suppressed, (\d+) failed\.")
-
-
-@pytest.fixture
-def slack() -> Iterator[SlackServer]:
-    with SlackServer() as server:
-        yield server
 
 
 def iamwatch(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:

@@ -4,9 +4,7 @@ timing (a fake sleep, never a real one), permanent errors, outages, dedup and su
 from __future__ import annotations
 
 import logging
-import os
 import re
-from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
 
@@ -25,6 +23,8 @@ from iamwatch.slack.suppress import RuleSuppressor, SuppressionRule
 from iamwatch.slack.transport import DeliveryError
 from tests.slack_server import Message, SlackServer, live_tokens, message_texts, payload_problems
 
+pytestmark = pytest.mark.usefixtures("no_ambient_settings")
+
 RUNBOOKS = "https://runbooks.example.test/iamwatch"
 SAMPLES = {detector_id: sample_finding(detector_id, RUNBOOKS) for detector_id in REGISTRY.ids}
 TODAY = date(2024, 5, 14)
@@ -35,19 +35,6 @@ class Sleeps(list[float]):
 
     def __call__(self, seconds: float) -> None:
         self.append(seconds)
-
-
-@pytest.fixture(autouse=True)
-def _no_ambient_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("IAMWATCH_"):
-            monkeypatch.delenv(name)
-
-
-@pytest.fixture
-def slack() -> Iterator[SlackServer]:
-    with SlackServer() as server:
-        yield server
 
 
 @pytest.fixture

@@ -5,19 +5,12 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 
 from tests.slack_server import SlackServer, live_tokens
-
-
-@pytest.fixture
-def slack() -> Iterator[SlackServer]:
-    with SlackServer() as server:
-        yield server
 
 
 def post(url: str, data: bytes, content_type: str, token: str | None) -> tuple[int, Any]:

@@ -4,7 +4,6 @@ Secrets Manager (a moto server on loopback), and never shows in reprs, errors or
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,20 +19,9 @@ from iamwatch.slack.samples import sample_finding
 from iamwatch.slack.secrets import TokenError, secrets_manager_token, ssm_token
 from tests.slack_server import SlackServer
 
+pytestmark = pytest.mark.usefixtures("no_ambient_settings")
+
 WEBHOOK_SECRET = "https://hooks.slack.example/services/T0/B0/verysecretwebhookpart"
-
-
-@pytest.fixture(autouse=True)
-def _no_ambient_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("IAMWATCH_"):
-            monkeypatch.delenv(name)
-
-
-@pytest.fixture
-def slack() -> Iterator[SlackServer]:
-    with SlackServer() as server:
-        yield server
 
 
 @pytest.fixture

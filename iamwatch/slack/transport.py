@@ -92,6 +92,14 @@ def _retry_after(response: HttpResponse) -> float:
     return 1.0
 
 
+def _pause(state: RetryState, log: RetryLog, sleep: Sleep, kind: str, wait: float) -> None:
+    """Record the wait, sleep it (injectable, so tests never really sleep) and retry."""
+    state.next_attempt_requested = True
+    log.waits.append((kind, wait))
+    sleep(wait)
+    state.increment_current_attempt()
+
+
 class RateLimitRetry(RateLimitErrorRetryHandler):
     """Honours Retry-After exactly, with an injectable sleep and a ceiling on the wait."""
 
@@ -124,10 +132,7 @@ class RateLimitRetry(RateLimitErrorRetryHandler):
         error: Exception | None = None,
     ) -> None:
         wait = _retry_after(response) if response is not None else 1.0
-        state.next_attempt_requested = True
-        self.log.waits.append(("rate-limited", wait))
-        self.sleep(wait)
-        state.increment_current_attempt()
+        _pause(state, self.log, self.sleep, "rate-limited", wait)
 
 
 class _BackoffMixin(RetryHandler):
@@ -147,10 +152,7 @@ class _BackoffMixin(RetryHandler):
         wait = min(
             self.interval_calculator.calculate_sleep_duration(state.current_attempt), self.max_wait
         )
-        state.next_attempt_requested = True
-        self.log.waits.append((self.kind, wait))
-        self.sleep(wait)
-        state.increment_current_attempt()
+        _pause(state, self.log, self.sleep, self.kind, wait)
 
 
 class ServerErrorRetry(_BackoffMixin, ServerErrorRetryHandler):
