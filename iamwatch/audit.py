@@ -31,6 +31,15 @@ class AuditKind(StrEnum):
     DELIVERY_FAILED = "delivery-failed"
     DETECTOR_FAILED = "detector-failed"
     MALFORMED_EVENT = "malformed-event"
+    # What people did about a finding, from the CLI or from Slack.
+    FINDING_ACKNOWLEDGED = "finding-acknowledged"
+    REMEDIATION_REQUESTED = "remediation-requested"
+    REMEDIATION_APPROVED = "remediation-approved"
+    REMEDIATION_APPLIED = "remediation-applied"
+    REMEDIATION_FAILED = "remediation-failed"
+    REMEDIATION_UNDONE = "remediation-undone"
+    # A Slack interaction that was not acted on: bad signature, stale, replayed, not allowed.
+    INTERACTION_REFUSED = "interaction-refused"
 
 
 class AuditRecord(BaseModel):
@@ -125,11 +134,33 @@ class AuditLog(Protocol):
 
     def read(self, since: datetime, until: datetime) -> Iterator[AuditRecord]: ...
 
+    def get(self, record_id: str) -> AuditRecord | None:
+        """One record by id (a remediation's action id is its record id)."""
+        ...
+
+    def for_finding(self, finding_id: str) -> Iterator[AuditRecord]:
+        """Every record about one finding, oldest first."""
+        ...
+
+
+def raised_finding(log: AuditLog, finding_id: str) -> Finding | None:
+    """The finding as it was raised, rebuilt from its ``finding-raised`` record."""
+    for record in log.for_finding(finding_id):
+        if record.kind is AuditKind.FINDING_RAISED and "finding" in record.data:
+            return Finding.model_validate(record.data["finding"])
+    return None
+
 
 _SCHEMA = """
 create table if not exists audit (record_id text primary key, at text not null, body blob not null);
 create index if not exists audit_by_time on audit (at);
 """
+# Added after the first release: files written before it get the column, filled from the body.
+_FINDING_COLUMN = """
+alter table audit add column finding_id text;
+update audit set finding_id = json_extract(cast(body as text), '$.finding_id');
+"""
+_FINDING_INDEX = "create index if not exists audit_by_finding on audit (finding_id, at)"
 
 
 def default_audit_path() -> Path:
@@ -139,16 +170,29 @@ def default_audit_path() -> Path:
     return Path(base) / "iamwatch" / "audit.db"
 
 
-_INSERT = "insert or ignore into audit (record_id, at, body) values (?, ?, ?)"
+_INSERT = "insert or ignore into audit (record_id, at, body, finding_id) values (?, ?, ?, ?)"
 
 
-def _row(record: AuditRecord) -> tuple[str, str, bytes]:
-    return (record.record_id, record.at.isoformat(), record.model_dump_json().encode())
+def _row(record: AuditRecord) -> tuple[str, str, bytes, str | None]:
+    return (
+        record.record_id,
+        record.at.isoformat(),
+        record.model_dump_json().encode(),
+        record.finding_id,
+    )
+
+
+def _parse(body: bytes) -> AuditRecord:
+    return AuditRecord.model_validate(orjson.loads(body))
 
 
 class SQLiteAuditLog:
     def __init__(self, path: Path | str | None = None) -> None:
         self._db = open_database(path, _SCHEMA)
+        columns = {row[1] for row in self._db.execute("pragma table_info(audit)")}
+        if "finding_id" not in columns:
+            self._db.executescript(f"begin immediate; {_FINDING_COLUMN} commit;")
+        self._db.execute(_FINDING_INDEX)
 
     def close(self) -> None:
         self._db.close()
@@ -176,7 +220,20 @@ class SQLiteAuditLog:
             (since.isoformat(), until.isoformat()),
         )
         for (body,) in rows:
-            yield AuditRecord.model_validate(orjson.loads(body))
+            yield _parse(body)
+
+    def get(self, record_id: str) -> AuditRecord | None:
+        row = self._db.execute(
+            "select body from audit where record_id = ?", (record_id,)
+        ).fetchone()
+        return None if row is None else _parse(row[0])
+
+    def for_finding(self, finding_id: str) -> Iterator[AuditRecord]:
+        rows = self._db.execute(
+            "select body from audit where finding_id = ? order by at, record_id", (finding_id,)
+        )
+        for (body,) in rows.fetchall():
+            yield _parse(body)
 
 
 class BufferedAuditLog:
@@ -202,6 +259,14 @@ class BufferedAuditLog:
     def read(self, since: datetime, until: datetime) -> Iterator[AuditRecord]:
         self.flush()
         return self.log.read(since, until)
+
+    def get(self, record_id: str) -> AuditRecord | None:
+        self.flush()
+        return self.log.get(record_id)
+
+    def for_finding(self, finding_id: str) -> Iterator[AuditRecord]:
+        self.flush()
+        return self.log.for_finding(finding_id)
 
     def close(self) -> None:
         self.flush()

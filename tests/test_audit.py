@@ -1,14 +1,24 @@
-"""Both audit stores: append-only, idempotent on record id, read back by time window."""
+"""Both audit stores: append-only, idempotent on record id, read back by time window, by record
+id and by finding."""
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import boto3
 import pytest
 
-from iamwatch.audit import AuditKind, AuditLog, AuditRecord, SQLiteAuditLog
+from iamwatch.audit import (
+    AuditKind,
+    AuditLog,
+    AuditRecord,
+    SQLiteAuditLog,
+    finding_raised,
+    raised_finding,
+)
 from iamwatch.aws.audit import DynamoDBAuditLog
 from iamwatch.aws.tables import create_table
 from tests.conftest import detector_cases, run_records
@@ -53,3 +63,47 @@ def test_a_record_is_never_overwritten(audit: AuditLog) -> None:
     audit.append(first.model_copy(update={"data": {"reason": "rewritten"}}))
     (stored,) = audit.read(DAY, DAY + timedelta(seconds=1))
     assert stored.data == {"reason": "first"}
+
+
+def test_records_are_found_by_id_and_by_finding_across_days(audit: AuditLog) -> None:
+    case = next(c for c in detector_cases() if c.expect)
+    finding = run_records(case.records)[0]
+    raised = finding_raised(finding).model_copy(update={"at": DAY})
+    acknowledged = AuditRecord.about(
+        AuditKind.FINDING_ACKNOWLEDGED, finding, by="U0SECOPS"
+    ).model_copy(update={"at": DAY + timedelta(days=3)})
+    unrelated = AuditRecord(kind=AuditKind.MALFORMED_EVENT, at=DAY + timedelta(hours=1))
+    for record in (acknowledged, unrelated, raised):
+        audit.append(record)
+
+    assert audit.get(acknowledged.record_id) == acknowledged
+    assert audit.get(unrelated.record_id) == unrelated
+    assert audit.get(str(uuid.uuid4())) is None
+    assert [r.record_id for r in audit.for_finding(finding.finding_id)] == [
+        raised.record_id,
+        acknowledged.record_id,
+    ]
+    assert list(audit.for_finding(str(uuid.uuid4()))) == []
+    assert raised_finding(audit, finding.finding_id) == finding
+
+
+def test_an_audit_file_from_before_the_finding_index_is_upgraded(tmp_path: Path) -> None:
+    case = next(c for c in detector_cases() if c.expect)
+    finding = run_records(case.records)[0]
+    record = finding_raised(finding)
+    path = tmp_path / "audit.db"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "create table audit (record_id text primary key, at text not null, body blob not null);"
+    )
+    old.execute(
+        "insert into audit values (?, ?, ?)",
+        (record.record_id, record.at.isoformat(), record.model_dump_json().encode()),
+    )
+    old.commit()
+    old.close()
+
+    upgraded = SQLiteAuditLog(path)
+    assert raised_finding(upgraded, finding.finding_id) == finding
+    upgraded.close()
+    assert raised_finding(SQLiteAuditLog(path), finding.finding_id) == finding

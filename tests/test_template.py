@@ -11,7 +11,7 @@ import pytest
 from detectors import REGISTRY
 from iamwatch.aws.enrichment import ENRICHMENT_ACTIONS
 from iamwatch.aws.routing import detection_pattern
-from iamwatch.aws.tables import TABLES
+from iamwatch.aws.tables import INDEXES, TABLES
 from tests.conftest import ROOT
 from tests.template import packaged_template, resources_of
 
@@ -100,6 +100,20 @@ def test_tables_match_the_code_and_expire() -> None:
             "AttributeName": ttl, "Enabled": True,
         }  # fmt: skip
         assert table["Properties"]["SSESpecification"] == {"SSEEnabled": True}
+        declared = {
+            index["IndexName"]: (
+                {k["KeyType"]: k["AttributeName"] for k in index["KeySchema"]},
+                index["Projection"],
+            )
+            for index in table["Properties"].get("GlobalSecondaryIndexes", [])
+        }
+        assert declared == {
+            index_name: (
+                {"HASH": index_partition} | ({"RANGE": index_sort} if index_sort else {}),
+                {"ProjectionType": "ALL"},
+            )
+            for index_name, index_partition, index_sort in INDEXES.get(logical[name], ())
+        }, name
     assert tables["AuditTable"]["DeletionPolicy"] == "Retain"
 
 
