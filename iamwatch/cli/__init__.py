@@ -13,6 +13,10 @@ Slack deliveries and their outcomes, suppressions, malformed records and detecto
 Exit codes of ``iamwatch export`` (docs/export.md): 0 written (an empty window is not an
 error); 2 usage error (bad option or window, unreadable audit file); 5 the output could not
 be written (file or S3).
+Exit codes of ``iamwatch remediate`` (docs/remediation.md): 0 the plan was shown, applied or
+undone; 2 usage error (unknown finding or action id, bad option); 6 AWS refused or failed a
+step, the credentials are for another account, or the step cannot be undone (what was done
+before it stopped is printed and audited).
 
 Each command lives in its own module of this package and registers itself on ``app`` when
 imported; the imports at the end of this file are the list of commands.
@@ -33,6 +37,7 @@ EXIT_USAGE = 2
 EXIT_DETECTOR_ERROR = 3
 EXIT_DELIVERY_FAILED = 4
 EXIT_OUTPUT_FAILED = 5
+EXIT_REMEDIATION_FAILED = 6
 
 app = typer.Typer(
     name="iamwatch",
@@ -66,7 +71,8 @@ def main() -> None:
 from iamwatch.cli import scan  # noqa: E402
 from iamwatch.cli import export  # noqa: E402
 from iamwatch.cli import catalogue  # noqa: E402
+from iamwatch.cli import remediate  # noqa: E402
 from iamwatch.cli import slack  # noqa: E402
 # isort: on
 
-__all__ = ["app", "catalogue", "export", "main", "scan", "slack"]
+__all__ = ["app", "catalogue", "export", "main", "remediate", "scan", "slack"]

@@ -1,0 +1,186 @@
+"""``iamwatch remediate``: a finding's runbook steps and the exact plan for it, a dry run unless
+``--apply``; ``--undo ACTION_ID`` reverses an applied step (docs/remediation.md).
+
+It acts with the operator's own AWS credentials, only in the account they belong to, and writes
+every change, with the state before and after, to the audit trail the finding came from.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sqlite3
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from iamwatch.cli import EXIT_REMEDIATION_FAILED, _fail, _stderr_console, app
+
+if TYPE_CHECKING:
+    from iamwatch.audit import SQLiteAuditLog
+    from iamwatch.remediation import AppliedAction, Remediator
+
+
+@app.command()
+def remediate(
+    finding_id: Annotated[
+        str | None,
+        typer.Argument(
+            help="The finding's id (finding_id in scan or export output).", show_default=False
+        ),
+    ] = None,
+    action: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--action",
+            "-a",
+            help="Only this runbook action (repeatable). Default: every action the runbook "
+            "declares that applies to the finding.",
+            show_default=False,
+        ),
+    ] = None,
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Make the changes (default: show the plan only).")
+    ] = False,
+    undo: Annotated[
+        str | None,
+        typer.Option(
+            help="Reverse an applied step by its action id (printed by --apply).",
+            metavar="ACTION_ID",
+            show_default=False,
+        ),
+    ] = None,
+    audit: Annotated[
+        Path | None,
+        typer.Option(
+            help="The SQLite audit trail (also IAMWATCH_AUDIT_PATH; default as for scan).",
+            show_default=False,
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="TOML settings file (also IAMWATCH_CONFIG).")
+    ] = None,
+) -> None:
+    """Show a finding's remediation plan; --apply it with your AWS credentials; --undo it."""
+    from iamwatch.audit import SQLiteAuditLog, raised_finding
+    from iamwatch.remediation import PlanError, RemediationError, plan_remediation
+    from iamwatch.settings import SettingsError, load_settings
+
+    if (finding_id is None) == (undo is None):
+        raise _fail("give a FINDING_ID to plan or apply, or --undo ACTION_ID, not both")
+    if undo is not None and (apply or action):
+        raise _fail("--undo takes no --apply or --action")
+    try:
+        settings = load_settings(config, audit_path=audit)
+    except SettingsError as error:
+        raise _fail(str(error)) from None
+    path = settings.resolved_audit_path
+    if not path.is_file():
+        raise _fail(f"no audit trail at {path}; run iamwatch scan first, or pass --audit")
+    try:
+        log = SQLiteAuditLog(path)
+    except sqlite3.Error as error:
+        raise _fail(f"audit trail {path}: {error}") from None
+    try:
+        if undo is not None:
+            _undo(log, undo)
+            return
+        assert finding_id is not None
+        finding = raised_finding(log, finding_id)
+        if finding is None:
+            raise _fail(f"no finding {finding_id!r} in the audit trail {path}")
+        try:
+            plan = plan_remediation(finding, action)
+        except PlanError as error:
+            raise _fail(str(error)) from None
+        _show_plan(finding.summary, plan.runbook_steps, plan.lines())
+        if not apply:
+            typer.echo(
+                "\nDry run: nothing was changed. Run again with --apply to make these changes."
+                if plan.steps
+                else "\nNothing to apply."
+            )
+            return
+        if not plan.steps:
+            return
+        remediator, by = _remediator(log)
+        try:
+            applied = remediator.apply(plan, finding, by=by, via="cli")
+        except RemediationError as error:
+            _show_applied(error.applied)
+            _stderr_console().print(f"error: remediation stopped: {error}", markup=False)
+            raise typer.Exit(EXIT_REMEDIATION_FAILED) from None
+        _show_applied(applied)
+    finally:
+        log.close()
+
+
+def _show_plan(summary: str, runbook_steps: str, plan_lines: list[str]) -> None:
+    from iamwatch.terminal import printable
+
+    typer.echo(f"Finding: {printable(summary)}\n")
+    if runbook_steps:
+        typer.echo("Runbook, Remediation:")
+        typer.echo("\n".join(f"  {line}" for line in runbook_steps.splitlines()))
+        typer.echo("")
+    typer.echo("\n".join(printable(line) for line in plan_lines))
+
+
+def _show_applied(applied: tuple[AppliedAction, ...] | list[AppliedAction]) -> None:
+    from iamwatch.terminal import printable
+
+    for done in applied:
+        status = "applied" if done.changed else "already in place, nothing changed"
+        typer.echo(f"\n{printable(done.step.summary)}: {status}")
+        typer.echo(f"  before: {printable(_state(done.before))}")
+        typer.echo(f"  after:  {printable(_state(done.after))}")
+        typer.echo(f"  action id: {done.action_id}")
+        if done.undo_command and done.changed:
+            typer.echo(f"  undo: {done.undo_command}")
+        elif not done.step.reversible:
+            typer.echo(f"  cannot be undone: {printable(done.step.undo)}")
+
+
+def _state(state: dict[str, object]) -> str:
+    # An inline policy document is in the audit trail; here it would only bury the change.
+    return ", ".join(
+        f"{key}={'(saved in the audit trail)' if key == 'document' else value}"
+        for key, value in state.items()
+    )
+
+
+def _undo(log: SQLiteAuditLog, action_id: str) -> None:
+    from iamwatch.remediation import RemediationError
+    from iamwatch.terminal import printable
+
+    remediator, by = _remediator(log)
+    try:
+        undone = remediator.undo(action_id, by=by, via="cli")
+    except RemediationError as error:
+        _stderr_console().print(f"error: {error}", markup=False)
+        raise typer.Exit(EXIT_REMEDIATION_FAILED) from None
+    status = "undone" if undone.changed else "already back as it was, nothing changed"
+    typer.echo(f"{printable(undone.step.summary)}: {status}")
+    typer.echo(f"  before: {printable(_state(undone.before))}")
+    typer.echo(f"  after:  {printable(_state(undone.after))}")
+    typer.echo(f"  recorded as {undone.action_id}")
+
+
+def _remediator(log: SQLiteAuditLog) -> tuple[Remediator, str]:
+    """A remediator acting with the operator's credentials, and who they are (for the audit
+    trail): the caller's ARN and the local user name."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from iamwatch.remediation import Remediator
+
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    try:
+        identity = boto3.client("sts", region_name=region).get_caller_identity()
+    except (BotoCoreError, ClientError) as error:
+        _stderr_console().print(f"error: AWS credentials: {error}", markup=False)
+        raise typer.Exit(EXIT_REMEDIATION_FAILED) from None
+    iam = boto3.client("iam", region_name=region)
+    by = f"{identity['Arn']} ({getpass.getuser()})"
+    return Remediator(iam, log, account=identity["Account"]), by

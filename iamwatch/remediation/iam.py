@@ -1,0 +1,199 @@
+"""The IAM side of remediation: read a step's current state, change it, change it back.
+
+Every step is read before and after it is applied, and both states go to the audit trail; undo
+works from the saved "before", so it restores what was there (an inline policy's document, a
+key's earlier status) rather than guessing.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from iamwatch.remediation.plan import ActionName, PrincipalType, RemediationStep
+
+if TYPE_CHECKING:
+    from mypy_boto3_iam import IAMClient
+
+State = dict[str, Any]
+
+
+class IrreversibleError(ValueError):
+    pass
+
+
+class IamSteps:
+    """Applies and reverts plan steps with one IAM client (a boto3 ``iam`` client)."""
+
+    def __init__(self, iam: IAMClient) -> None:
+        self._iam = iam
+
+    def read(self, step: RemediationStep) -> State:
+        """The part of IAM this step changes, as it is now."""
+        iam, name = self._iam, step.principal_name
+        match step.action:
+            case ActionName.DEACTIVATE_ACCESS_KEY:
+                keys = iam.list_access_keys(UserName=name)["AccessKeyMetadata"]
+                status = next(
+                    (k["Status"] for k in keys if k["AccessKeyId"] == step.access_key_id),
+                    "missing",
+                )
+                return {"status": status}
+            case ActionName.DELETE_LOGIN_PROFILE:
+                try:
+                    profile = iam.get_login_profile(UserName=name)["LoginProfile"]
+                except iam.exceptions.NoSuchEntityException:
+                    return {"login_profile": False}
+                return {"login_profile": True, "created": profile["CreateDate"].isoformat()}
+            case ActionName.REMOVE_FROM_GROUP:
+                groups = iam.list_groups_for_user(UserName=name)["Groups"]
+                return {"member": any(g["GroupName"] == step.group_name for g in groups)}
+            case ActionName.QUARANTINE_USER | ActionName.DETACH_POLICY if step.policy_arn:
+                return {"attached": step.policy_arn in self._attached(step)}
+            case ActionName.DETACH_POLICY:
+                return self._inline_policy(step)
+        raise AssertionError(step.action)
+
+    def apply(self, step: RemediationStep, before: State) -> bool:
+        """Make the change unless it is already in place; True when something changed."""
+        iam, name = self._iam, step.principal_name
+        match step.action:
+            case ActionName.DEACTIVATE_ACCESS_KEY:
+                if before["status"] != "Active":
+                    return False
+                assert step.access_key_id is not None
+                iam.update_access_key(
+                    UserName=name, AccessKeyId=step.access_key_id, Status="Inactive"
+                )
+            case ActionName.DELETE_LOGIN_PROFILE:
+                if not before["login_profile"]:
+                    return False
+                iam.delete_login_profile(UserName=name)
+            case ActionName.REMOVE_FROM_GROUP:
+                if not before["member"]:
+                    return False
+                assert step.group_name is not None
+                iam.remove_user_from_group(UserName=name, GroupName=step.group_name)
+            case ActionName.QUARANTINE_USER:
+                if before["attached"]:
+                    return False
+                assert step.policy_arn is not None
+                iam.attach_user_policy(UserName=name, PolicyArn=step.policy_arn)
+            case ActionName.DETACH_POLICY if step.policy_arn:
+                if not before["attached"]:
+                    return False
+                self._detach(step)
+            case ActionName.DETACH_POLICY:
+                if not before["present"]:
+                    return False
+                self._delete_inline(step)
+        return True
+
+    def revert(self, step: RemediationStep, before: State) -> bool:
+        """Put back what ``apply`` changed, from the state saved before it; True when something
+        changed (False: it is already back, e.g. someone restored it by hand)."""
+        iam, name = self._iam, step.principal_name
+        now = self.read(step)
+        match step.action:
+            case ActionName.DELETE_LOGIN_PROFILE:
+                raise IrreversibleError(step.undo)
+            case ActionName.DEACTIVATE_ACCESS_KEY:
+                if now["status"] == before["status"] or now["status"] == "missing":
+                    return False
+                assert step.access_key_id is not None
+                iam.update_access_key(
+                    UserName=name, AccessKeyId=step.access_key_id, Status=before["status"]
+                )
+            case ActionName.REMOVE_FROM_GROUP:
+                if now["member"]:
+                    return False
+                assert step.group_name is not None
+                iam.add_user_to_group(UserName=name, GroupName=step.group_name)
+            case ActionName.QUARANTINE_USER:
+                if not now["attached"]:
+                    return False
+                assert step.policy_arn is not None
+                iam.detach_user_policy(UserName=name, PolicyArn=step.policy_arn)
+            case ActionName.DETACH_POLICY if step.policy_arn:
+                if now["attached"]:
+                    return False
+                self._attach(step)
+            case ActionName.DETACH_POLICY:
+                if now["present"]:
+                    return False
+                self._put_inline(step, before["document"])
+        return True
+
+    def _attached(self, step: RemediationStep) -> set[str]:
+        iam, name = self._iam, step.principal_name
+        match step.principal_type:
+            case PrincipalType.USER:
+                pages = iam.get_paginator("list_attached_user_policies").paginate(UserName=name)
+            case PrincipalType.GROUP:
+                pages = iam.get_paginator("list_attached_group_policies").paginate(GroupName=name)
+            case PrincipalType.ROLE:
+                pages = iam.get_paginator("list_attached_role_policies").paginate(RoleName=name)
+        return {policy["PolicyArn"] for page in pages for policy in page["AttachedPolicies"]}
+
+    def _attach(self, step: RemediationStep) -> None:
+        iam, name, arn = self._iam, step.principal_name, step.policy_arn
+        assert arn is not None
+        match step.principal_type:
+            case PrincipalType.USER:
+                iam.attach_user_policy(UserName=name, PolicyArn=arn)
+            case PrincipalType.GROUP:
+                iam.attach_group_policy(GroupName=name, PolicyArn=arn)
+            case PrincipalType.ROLE:
+                iam.attach_role_policy(RoleName=name, PolicyArn=arn)
+
+    def _detach(self, step: RemediationStep) -> None:
+        iam, name, arn = self._iam, step.principal_name, step.policy_arn
+        assert arn is not None
+        match step.principal_type:
+            case PrincipalType.USER:
+                iam.detach_user_policy(UserName=name, PolicyArn=arn)
+            case PrincipalType.GROUP:
+                iam.detach_group_policy(GroupName=name, PolicyArn=arn)
+            case PrincipalType.ROLE:
+                iam.detach_role_policy(RoleName=name, PolicyArn=arn)
+
+    def _inline_policy(self, step: RemediationStep) -> State:
+        iam, name, policy = self._iam, step.principal_name, step.policy_name
+        assert policy is not None
+        raw: Any
+        try:
+            match step.principal_type:
+                case PrincipalType.USER:
+                    raw = iam.get_user_policy(UserName=name, PolicyName=policy)["PolicyDocument"]
+                case PrincipalType.GROUP:
+                    raw = iam.get_group_policy(GroupName=name, PolicyName=policy)["PolicyDocument"]
+                case PrincipalType.ROLE:
+                    raw = iam.get_role_policy(RoleName=name, PolicyName=policy)["PolicyDocument"]
+        except iam.exceptions.NoSuchEntityException:
+            return {"present": False}
+        # boto3 hands back the URL-decoded document as a dict; keep it as JSON text.
+        text = raw if isinstance(raw, str) else orjson.dumps(raw).decode()
+        return {"present": True, "document": text}
+
+    def _delete_inline(self, step: RemediationStep) -> None:
+        iam, name, policy = self._iam, step.principal_name, step.policy_name
+        assert policy is not None
+        match step.principal_type:
+            case PrincipalType.USER:
+                iam.delete_user_policy(UserName=name, PolicyName=policy)
+            case PrincipalType.GROUP:
+                iam.delete_group_policy(GroupName=name, PolicyName=policy)
+            case PrincipalType.ROLE:
+                iam.delete_role_policy(RoleName=name, PolicyName=policy)
+
+    def _put_inline(self, step: RemediationStep, document: str) -> None:
+        iam, name, policy = self._iam, step.principal_name, step.policy_name
+        assert policy is not None
+        match step.principal_type:
+            case PrincipalType.USER:
+                iam.put_user_policy(UserName=name, PolicyName=policy, PolicyDocument=document)
+            case PrincipalType.GROUP:
+                iam.put_group_policy(GroupName=name, PolicyName=policy, PolicyDocument=document)
+            case PrincipalType.ROLE:
+                iam.put_role_policy(RoleName=name, PolicyName=policy, PolicyDocument=document)

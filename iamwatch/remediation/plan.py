@@ -1,0 +1,341 @@
+"""Remediation plans: what the runbook's automated actions would do to this finding, exactly.
+
+Planning is pure: it reads the finding and its runbook's front matter and touches nothing. Every
+name in a plan comes from CloudTrail, so partly from the attacker; a name that IAM itself would
+not accept is refused here, before it can reach an API call or a printed shell command.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shlex
+from collections.abc import Collection
+from enum import StrEnum
+
+import orjson
+from pydantic import BaseModel, ConfigDict
+
+from iamwatch.finding import Finding
+from iamwatch.principal import PrincipalKind
+from iamwatch.runbooks import REMEDIATION_ACTIONS, RunbookError, load_runbook
+from iamwatch.severity import Severity
+
+QUARANTINE_POLICY = "arn:aws:iam::aws:policy/AWSDenyAll"
+
+_IAM_NAME = re.compile(r"[\w+=,.@-]{1,128}", re.ASCII)
+_ACCESS_KEY_ID = re.compile(r"[A-Z0-9]{16,128}")
+_POLICY_ARN = re.compile(
+    r"arn:aws(?:-[a-z]+)*:iam::(?:aws|\d{12}):policy/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,128}", re.ASCII
+)
+_USER_ARN = re.compile(r"arn:aws(?:-[a-z]+)*:iam::\d{12}:user/(?:[\w+=,.@-]+/)*(?P<name>[^/]+)")
+
+
+class ActionName(StrEnum):
+    DEACTIVATE_ACCESS_KEY = "deactivate-access-key"
+    DELETE_LOGIN_PROFILE = "delete-login-profile"
+    DETACH_POLICY = "detach-policy"
+    REMOVE_FROM_GROUP = "remove-from-group"
+    QUARANTINE_USER = "quarantine-user"
+
+
+assert {action.value for action in ActionName} == REMEDIATION_ACTIONS
+
+
+class PrincipalType(StrEnum):
+    USER = "user"
+    GROUP = "group"
+    ROLE = "role"
+
+
+_PRINCIPAL_TYPES = {
+    "iam-user": PrincipalType.USER,
+    "iam-group": PrincipalType.GROUP,
+    "iam-role": PrincipalType.ROLE,
+}
+
+
+class RemediationStep(BaseModel):
+    """One API change, with the equivalent AWS CLI command and how (or whether) it is undone."""
+
+    model_config = ConfigDict(frozen=True)
+
+    action: ActionName
+    summary: str
+    command: str
+    reversible: bool
+    undo: str
+    principal_type: PrincipalType
+    principal_name: str
+    access_key_id: str | None = None
+    policy_arn: str | None = None
+    policy_name: str | None = None
+    group_name: str | None = None
+
+
+class NotApplicable(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    action: ActionName
+    reason: str
+
+
+class RemediationPlan(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    finding_id: str
+    detector: str
+    severity: Severity
+    account: str | None
+    runbook_steps: str
+    steps: tuple[RemediationStep, ...]
+    not_applicable: tuple[NotApplicable, ...]
+
+    @property
+    def digest(self) -> str:
+        """Identifies exactly these steps for this finding: what an approver confirmed must be
+        what is applied."""
+        body = orjson.dumps(
+            [self.finding_id, [step.model_dump(mode="json") for step in self.steps]],
+            option=orjson.OPT_SORT_KEYS,
+        )
+        return hashlib.sha256(body).hexdigest()
+
+    @property
+    def irreversible(self) -> tuple[RemediationStep, ...]:
+        return tuple(step for step in self.steps if not step.reversible)
+
+    def lines(self) -> list[str]:
+        """The plan as plain text, for a terminal or a Slack message (escape before mrkdwn)."""
+        lines = [f"Plan for finding {self.finding_id} ({self.detector}, {self.severity.value}):"]
+        if not self.steps:
+            lines.append("  No automated action applies; follow the runbook by hand.")
+        for number, step in enumerate(self.steps, 1):
+            lines.append(f"  {number}. {step.summary}")
+            lines.append(f"     $ {step.command}")
+            lines.append(f"     {'Undo' if step.reversible else 'Cannot be undone'}: {step.undo}")
+        for skipped in self.not_applicable:
+            lines.append(f"  - {skipped.action.value}: not applicable: {skipped.reason}")
+        return lines
+
+
+class PlanError(ValueError):
+    """The requested actions cannot be planned (unknown action, or not in the runbook)."""
+
+
+class _NotApplicable(Exception):
+    """Raised by a planner: the action does not apply to this finding, and why."""
+
+
+def plan_remediation(finding: Finding, actions: Collection[str] | None = None) -> RemediationPlan:
+    """The plan for the runbook's automated actions (or the chosen subset of them)."""
+    try:
+        runbook = load_runbook(finding.detector)
+    except RunbookError as error:
+        raise PlanError(str(error)) from None
+    declared = [ActionName(action) for action in runbook.actions]
+    if actions is not None:
+        unknown = sorted(set(actions) - {action.value for action in declared})
+        if unknown:
+            offered = ", ".join(action.value for action in declared) or "none"
+            raise PlanError(
+                f"{', '.join(unknown)}: not an automated action of the {finding.detector} "
+                f"runbook (it offers: {offered})"
+            )
+        declared = [action for action in declared if action.value in actions]
+    steps: list[RemediationStep] = []
+    skipped: list[NotApplicable] = []
+    for action in declared:
+        try:
+            steps.append(_PLANNERS[action](finding))
+        except _NotApplicable as reason:
+            skipped.append(NotApplicable(action=action, reason=str(reason)))
+    try:
+        runbook_steps = runbook.section("Remediation")
+    except KeyError:
+        runbook_steps = ""
+    return RemediationPlan(
+        finding_id=finding.finding_id,
+        detector=finding.detector,
+        severity=finding.severity,
+        account=finding.account,
+        runbook_steps=runbook_steps,
+        steps=tuple(steps),
+        not_applicable=tuple(skipped),
+    )
+
+
+def _valid_name(name: str | None) -> bool:
+    return name is not None and _IAM_NAME.fullmatch(name) is not None
+
+
+def _target_user(finding: Finding) -> str:
+    """The finding's target IAM user name."""
+    if finding.target_type == "root":
+        raise _NotApplicable(
+            "the target is the root user, which IAM policies and these API calls cannot "
+            "change; sign in as root (see the runbook)"
+        )
+    if finding.target_type != "iam-user":
+        raise _NotApplicable(f"the target is not an IAM user ({finding.target_type or 'unknown'})")
+    if finding.target is None or not _valid_name(finding.target):
+        raise _NotApplicable(f"the target {finding.target!r} is not a valid IAM user name")
+    return finding.target
+
+
+def _aws(*words: str) -> str:
+    return shlex.join(["aws", "iam", *words])
+
+
+def _deactivate_access_key(finding: Finding) -> RemediationStep:
+    user = _target_user(finding)
+    key_id = finding.details.get("accessKeyId")
+    if key_id is None:
+        raise _NotApplicable(
+            "the event did not record the key id; list the user's keys with "
+            f"`{_aws('list-access-keys', '--user-name', user)}` and deactivate by hand"
+        )
+    if _ACCESS_KEY_ID.fullmatch(key_id) is None:
+        raise _NotApplicable(f"{key_id!r} is not a valid access key id")
+    return RemediationStep(
+        action=ActionName.DEACTIVATE_ACCESS_KEY,
+        summary=f"Deactivate access key {key_id} of IAM user {user}",
+        command=_aws(
+            "update-access-key",
+            "--user-name",
+            user,
+            "--access-key-id",
+            key_id,
+            "--status",
+            "Inactive",
+        ),
+        reversible=True,
+        undo="reactivates the key (status Active), if it was active before",
+        principal_type=PrincipalType.USER,
+        principal_name=user,
+        access_key_id=key_id,
+    )
+
+
+def _delete_login_profile(finding: Finding) -> RemediationStep:
+    user = _target_user(finding)
+    return RemediationStep(
+        action=ActionName.DELETE_LOGIN_PROFILE,
+        summary=f"Delete the console password (login profile) of IAM user {user}",
+        command=_aws("delete-login-profile", "--user-name", user),
+        reversible=False,
+        undo=(
+            "a deleted console password cannot be restored; to give console access back, set "
+            f"a new one: {_aws('create-login-profile', '--user-name', user)} "
+            "--password-reset-required --password ..."
+        ),
+        principal_type=PrincipalType.USER,
+        principal_name=user,
+    )
+
+
+def _detach_policy(finding: Finding) -> RemediationStep:
+    principal_type = _PRINCIPAL_TYPES.get(finding.target_type or "")
+    if principal_type is None:
+        raise _NotApplicable(
+            f"the target is not an IAM user, group or role ({finding.target_type or 'unknown'})"
+        )
+    name = finding.target
+    if name is None or not _valid_name(name):
+        raise _NotApplicable(f"the target {name!r} is not a valid IAM {principal_type.value} name")
+    kind = principal_type.value
+    policy_arn = finding.details.get("policyArn")
+    if policy_arn is not None:
+        if _POLICY_ARN.fullmatch(policy_arn) is None:
+            raise _NotApplicable(f"{policy_arn!r} is not a valid managed policy ARN")
+        return RemediationStep(
+            action=ActionName.DETACH_POLICY,
+            summary=f"Detach managed policy {policy_arn} from IAM {kind} {name}",
+            command=_aws(
+                f"detach-{kind}-policy", f"--{kind}-name", name, "--policy-arn", policy_arn
+            ),
+            reversible=True,
+            undo=f"attaches {policy_arn} to the {kind} again, if it was attached before",
+            principal_type=principal_type,
+            principal_name=name,
+            policy_arn=policy_arn,
+        )
+    policy_name = finding.details.get("policyName")
+    if policy_name is None:
+        raise _NotApplicable("the event did not record which policy was granted")
+    if not _valid_name(policy_name):
+        raise _NotApplicable(f"{policy_name!r} is not a valid inline policy name")
+    return RemediationStep(
+        action=ActionName.DETACH_POLICY,
+        summary=f"Delete inline policy {policy_name} from IAM {kind} {name} (its document is "
+        "kept in the audit trail)",
+        command=_aws(f"delete-{kind}-policy", f"--{kind}-name", name, "--policy-name", policy_name),
+        reversible=True,
+        undo="puts the inline policy back with the document saved before deletion",
+        principal_type=principal_type,
+        principal_name=name,
+        policy_name=policy_name,
+    )
+
+
+def _remove_from_group(finding: Finding) -> RemediationStep:
+    user = _target_user(finding)
+    group = finding.details.get("groupName")
+    if group is None:
+        raise _NotApplicable("the event did not record the group name")
+    if not _valid_name(group):
+        raise _NotApplicable(f"{group!r} is not a valid IAM group name")
+    return RemediationStep(
+        action=ActionName.REMOVE_FROM_GROUP,
+        summary=f"Remove IAM user {user} from group {group}",
+        command=_aws("remove-user-from-group", "--user-name", user, "--group-name", group),
+        reversible=True,
+        undo="adds the user to the group again, if it was a member before",
+        principal_type=PrincipalType.USER,
+        principal_name=user,
+        group_name=group,
+    )
+
+
+def _quarantine_subject(finding: Finding) -> str:
+    """Who to contain: the target user when there is one, else the caller if it is an IAM
+    user (e.g. whoever stopped CloudTrail)."""
+    if finding.target_type == "iam-user":
+        return _target_user(finding)
+    if finding.actor_kind is PrincipalKind.IAM_USER:
+        match = _USER_ARN.fullmatch(finding.actor)
+        if match is None or not _valid_name(match.group("name")):
+            raise _NotApplicable(f"the caller {finding.actor!r} is not a valid IAM user ARN")
+        return match.group("name")
+    if finding.actor_kind is PrincipalKind.ROOT or finding.target_type == "root":
+        raise _NotApplicable(
+            "root cannot be restricted by IAM policies; use a service control policy"
+        )
+    raise _NotApplicable(
+        f"neither the target nor the caller ({finding.actor_kind.label}) is an IAM user; for a "
+        "role, revoke its active sessions in the IAM console instead"
+    )
+
+
+def _quarantine_user(finding: Finding) -> RemediationStep:
+    user = _quarantine_subject(finding)
+    return RemediationStep(
+        action=ActionName.QUARANTINE_USER,
+        summary=f"Quarantine IAM user {user}: attach {QUARANTINE_POLICY}, which denies every "
+        "action (sessions already issued are denied too)",
+        command=_aws("attach-user-policy", "--user-name", user, "--policy-arn", QUARANTINE_POLICY),
+        reversible=True,
+        undo="detaches the deny-all policy, unless it was attached before",
+        principal_type=PrincipalType.USER,
+        principal_name=user,
+        policy_arn=QUARANTINE_POLICY,
+    )
+
+
+_PLANNERS = {
+    ActionName.DEACTIVATE_ACCESS_KEY: _deactivate_access_key,
+    ActionName.DELETE_LOGIN_PROFILE: _delete_login_profile,
+    ActionName.DETACH_POLICY: _detach_policy,
+    ActionName.REMOVE_FROM_GROUP: _remove_from_group,
+    ActionName.QUARANTINE_USER: _quarantine_user,
+}
