@@ -6,6 +6,7 @@ import copy
 import os
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,6 +144,18 @@ def moto_endpoint() -> Iterator[str]:
         yield f"http://{host}:{port}"
     finally:
         server.stop()
+
+
+@pytest.fixture
+def iam(aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Any:
+    """moto's IAM, emptied (every moto service is reset), with the AWS managed policies
+    (AdministratorAccess, AWSDenyAll, ...) a real account has."""
+    import boto3
+
+    monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+    reset = f"{aws_env['AWS_ENDPOINT_URL']}/moto-api/reset"
+    urllib.request.urlopen(urllib.request.Request(reset, method="POST")).close()
+    return boto3.client("iam", endpoint_url=aws_env["AWS_ENDPOINT_URL"])
 
 
 @pytest.fixture

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import pytest
 
 from detectors import REGISTRY
@@ -167,17 +165,6 @@ def test_only_the_runbooks_actions_can_be_chosen() -> None:
 
 
 # --- Applied to moto's IAM and undone ------------------------------------------------------
-
-
-@pytest.fixture
-def iam(aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Any:
-    """moto's IAM, emptied, with AWS managed policies (AWSDenyAll, AdministratorAccess) as in
-    a real account."""
-    monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
-    urllib.request.urlopen(
-        urllib.request.Request(f"{aws_env['AWS_ENDPOINT_URL']}/moto-api/reset", method="POST")
-    ).close()
-    return boto3.client("iam", endpoint_url=aws_env["AWS_ENDPOINT_URL"])
 
 
 @pytest.fixture
