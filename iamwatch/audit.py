@@ -31,6 +31,7 @@ class AuditKind(StrEnum):
     DELIVERY_FAILED = "delivery-failed"
     DETECTOR_FAILED = "detector-failed"
     MALFORMED_EVENT = "malformed-event"
+    EXPORT_WRITTEN = "export-written"
 
 
 class AuditRecord(BaseModel):

@@ -67,13 +67,18 @@ def as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def collect(log: AuditLog, since: datetime, until: datetime) -> list[ExportedFinding]:
+def collect(
+    log: AuditLog, since: datetime, until: datetime, *, deliveries_until: datetime | None = None
+) -> list[ExportedFinding]:
     """The findings first raised in ``[since, until)``; the delivery outcome is the latest
-    recorded for each, whenever it was recorded (deliveries follow the raise)."""
+    recorded for each (deliveries follow the raise) before ``deliveries_until``, by default
+    whenever it was recorded. A fixed horizon makes re-exports of a past window identical;
+    the day-partitioned DynamoDB store also needs one, as it reads one day at a time."""
     since, until = as_utc(since), as_utc(until)
+    horizon = _END_OF_TIME if deliveries_until is None else as_utc(deliveries_until)
     raised: dict[str, tuple[datetime, Finding]] = {}
     latest: dict[str, tuple[datetime, dict[str, Any]]] = {}
-    for record in log.read(since, _END_OF_TIME):
+    for record in log.read(since, horizon):
         finding_id = record.finding_id
         if finding_id is None:
             continue
