@@ -1,5 +1,5 @@
 """Export: the findings raised in a time window, rebuilt from the audit trail, with their
-latest delivery outcome, as JSON Lines, CSV or OCSF (docs/export.md).
+latest delivery outcome, as JSON Lines, CSV, OCSF or ASFF (docs/export.md).
 
 The window is on when a finding was raised (the audit record's time), ``[since, until)``.
 Finding ids are stable (uuid5 of detector and event id), so exports can be diffed and
@@ -29,10 +29,13 @@ class ExportFormat(StrEnum):
     JSONL = "jsonl"
     CSV = "csv"
     OCSF = "ocsf"
+    ASFF = "asff"
 
     @property
     def extension(self) -> str:
-        return {"jsonl": "jsonl", "csv": "csv", "ocsf": "ocsf.jsonl"}[self.value]
+        return {"jsonl": "jsonl", "csv": "csv", "ocsf": "ocsf.jsonl", "asff": "asff.jsonl"}[
+            self.value
+        ]
 
     @property
     def content_type(self) -> str:
@@ -110,7 +113,7 @@ def collect(
 
 
 def render(rows: Iterable[ExportedFinding], export_format: ExportFormat, bom: bool = True) -> bytes:
-    """The whole export as bytes; the OCSF library is imported only for ``ocsf``."""
+    """The whole export as bytes; the OCSF and ASFF validators are imported only for theirs."""
     if export_format is ExportFormat.CSV:
         from iamwatch.export.csv import render_csv
 
@@ -119,6 +122,10 @@ def render(rows: Iterable[ExportedFinding], export_format: ExportFormat, bom: bo
         from iamwatch.export.ocsf import render_ocsf
 
         return render_ocsf(rows)
+    if export_format is ExportFormat.ASFF:
+        from iamwatch.export.asff import render_asff
+
+        return render_asff(rows)
     from iamwatch.export.jsonl import render_jsonl
 
     return render_jsonl(rows)
