@@ -12,7 +12,7 @@ default the ``--state`` file, else ``~/.local/state/iamwatch/audit.db``): findin
 Slack deliveries and their outcomes, suppressions, malformed records and detector failures.
 Exit codes of ``iamwatch export`` (docs/export.md): 0 written (an empty window is not an
 error); 2 usage error (bad option or window, unreadable audit file); 5 the output could not
-be written (file or S3).
+be written (file or S3), or with ``--to-securityhub`` some finding was not imported.
 
 Each command lives in its own module of this package and registers itself on ``app`` when
 imported; the imports at the end of this file are the list of commands.
