@@ -12,7 +12,7 @@ default the ``--state`` file, else ``~/.local/state/iamwatch/audit.db``): findin
 Slack deliveries and their outcomes, suppressions, malformed records and detector failures.
 Exit codes of ``iamwatch export`` (docs/export.md): 0 written (an empty window is not an
 error); 2 usage error (bad option or window, unreadable audit file); 5 the output could not
-be written (file or S3).
+be written (file or S3), or with ``--to-securityhub`` some finding was not imported.
 Exit codes of ``iamwatch remediate`` (docs/remediation.md): 0 the plan was shown, applied or
 undone; 2 usage error (unknown finding or action id, bad option); 6 AWS refused or failed a
 step, the credentials are for another account, or the step cannot be undone (what was done
