@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING
 import typer
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from rich.console import Console
 
 EXIT_OK = 0
@@ -57,6 +59,20 @@ def _stderr_console() -> Console:
 def _fail(message: str) -> typer.Exit:
     _stderr_console().print(f"error: {message}", markup=False)
     return typer.Exit(EXIT_USAGE)
+
+
+def _existing_audit_trail(config: Path | None, audit: Path | None) -> Path:
+    """The audit trail a command reads (``--audit``, settings, or the default); it must exist."""
+    from iamwatch.settings import SettingsError, load_settings
+
+    try:
+        settings = load_settings(config, audit_path=audit)
+    except SettingsError as error:
+        raise _fail(str(error)) from None
+    path = settings.resolved_audit_path
+    if not path.is_file():
+        raise _fail(f"no audit trail at {path}; run iamwatch scan first, or pass --audit")
+    return path
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from iamwatch.cli import EXIT_OUTPUT_FAILED, _fail, _stderr_console, app
+from iamwatch.cli import EXIT_OUTPUT_FAILED, _existing_audit_trail, _fail, _stderr_console, app
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -94,7 +94,6 @@ def export(
 
     from iamwatch.audit import SQLiteAuditLog
     from iamwatch.export import ExportFormat, collect, render
-    from iamwatch.settings import SettingsError, load_settings
     from iamwatch.terminal import printable
 
     chosen = ExportFormat(export_format)
@@ -104,13 +103,7 @@ def export(
         raise _fail("--since must be before --until")
     if to_securityhub and output is not None:
         raise _fail("--to-securityhub sends the findings to Security Hub; drop --output")
-    try:
-        settings = load_settings(config, audit_path=audit)
-    except SettingsError as error:
-        raise _fail(str(error)) from None
-    path = settings.resolved_audit_path
-    if not path.is_file():
-        raise _fail(f"no audit trail at {path}; run iamwatch scan first, or pass --audit")
+    path = _existing_audit_trail(config, audit)
     try:
         log = SQLiteAuditLog(path)
         try:
