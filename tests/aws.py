@@ -176,10 +176,13 @@ def eventbridge_event(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def route_through_eventbridge(endpoint: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Deploy the packaged template's rule into moto's EventBridge with an SQS target (moto
-    cannot invoke Lambda), put each record as CloudTrail would, and return the events that
-    the rule delivered: exactly what the detect function would be invoked with."""
+def route_through_eventbridge(
+    endpoint: str, records: list[dict[str, Any]], rules: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """Deploy the packaged template's rules (or those named in ``rules``) into moto's
+    EventBridge with an SQS target (moto cannot invoke Lambda), put each record as CloudTrail
+    would, and return the events that the rules delivered: exactly what the detect function
+    would be invoked with (an event two rules match arrives twice, as in AWS)."""
     from tests.template import resources_of
 
     events = boto3.client("events", endpoint_url=endpoint, region_name="us-east-1")
@@ -189,10 +192,16 @@ def route_through_eventbridge(endpoint: str, records: list[dict[str, Any]]) -> l
     arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
-    (rule,) = resources_of("AWS::Events::Rule").values()
-    pattern = orjson.dumps(rule["Properties"]["EventPattern"]).decode()
-    events.put_rule(Name=name, EventPattern=pattern)
-    events.put_targets(Rule=name, Targets=[{"Id": "detect", "Arn": arn}])
+    deployed = [
+        rule
+        for rule in resources_of("AWS::Events::Rule").values()
+        if rules is None or rule["Properties"]["Name"] in rules
+    ]
+    assert deployed, rules
+    for index, rule in enumerate(deployed, start=1):
+        pattern = orjson.dumps(rule["Properties"]["EventPattern"]).decode()
+        events.put_rule(Name=f"{name}-{index}", EventPattern=pattern)
+        events.put_targets(Rule=f"{name}-{index}", Targets=[{"Id": "detect", "Arn": arn}])
     for start in range(0, len(records), 10):
         entries: list[Any] = []
         for record in records[start : start + 10]:
