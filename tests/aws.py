@@ -177,12 +177,16 @@ def eventbridge_event(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def route_through_eventbridge(
-    endpoint: str, records: list[dict[str, Any]], rules: list[str] | None = None
+    endpoint: str,
+    records: list[dict[str, Any]],
+    rules: list[str] | None = None,
+    source: str | None = None,
 ) -> list[dict[str, Any]]:
     """Deploy the packaged template's rules (or those named in ``rules``) into moto's
     EventBridge with an SQS target (moto cannot invoke Lambda), put each record as CloudTrail
-    would, and return the events that the rules delivered: exactly what the detect function
-    would be invoked with (an event two rules match arrives twice, as in AWS)."""
+    would (or, with ``source``, as anyone allowed on the bus could), and return the events
+    that the rules delivered: exactly what the detect function would be invoked with (an
+    event two rules match arrives twice, as in AWS)."""
     from tests.template import resources_of
 
     events = boto3.client("events", endpoint_url=endpoint, region_name="us-east-1")
@@ -208,7 +212,7 @@ def route_through_eventbridge(
             envelope = eventbridge_event(record)
             entries.append(
                 {
-                    "Source": envelope["source"],
+                    "Source": source or envelope["source"],
                     "DetailType": envelope["detail-type"],
                     "Detail": orjson.dumps(record).decode(),
                 }

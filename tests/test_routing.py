@@ -81,6 +81,20 @@ def test_failed_calls_are_filtered_in_aws(
     assert failed and not failed & received
 
 
+def test_a_forged_record_put_on_the_bus_is_not_routed(
+    routing: tuple[list[dict[str, Any]], set[str]], moto_endpoint: str
+) -> None:
+    """Accounts allowed on the bus (an organization's forwarders) can put events, but not
+    with an ``aws.`` source: a CloudTrail record they made up is dropped in AWS."""
+    records, received = routing
+    forged = [r for r in records if r["eventID"] in received][:20]
+    assert len(forged) == 20
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        assert route_through_eventbridge(moto_endpoint, forged, source="org.member") == []
+
+
 def test_each_rule_pattern_is_within_the_eventbridge_quota() -> None:
     patterns = rule_patterns(REGISTRY)
     assert PATTERN_FILE in patterns and len(patterns) == 2

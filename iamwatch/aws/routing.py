@@ -90,7 +90,11 @@ def _pattern(
     # No detector reports a call that failed with an errorCode (failed sign-ins carry none),
     # so AWS can drop them before Lambda is invoked.
     detail = {"errorCode": [{"exists": False}], "$or": branches}
-    return {"detail-type": [API_CALL, SIGN_IN], "detail": detail}
+    # Only AWS services publish sources starting with "aws.", so an account allowed to put
+    # events on the bus (an organization's, for the forwarders) cannot pass off a forged
+    # CloudTrail record as one.
+    aws_only = [{"prefix": "aws."}]
+    return {"source": aws_only, "detail-type": [API_CALL, SIGN_IN], "detail": detail}
 
 
 def render(registry: Registry) -> dict[Path, bytes]:
