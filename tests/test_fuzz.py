@@ -51,6 +51,7 @@ from tests.conftest import (
     EVENTS_DIR,
     EXAMPLES_DIR,
     Case,
+    base_record,
     detector_cases,
     load_case,
     new_engine,
@@ -275,7 +276,7 @@ def formula_cells(content: bytes, expected_rows: int) -> list[str]:
 
 @SHORT
 @given(mutated_records())
-def test_mutated_records_never_crash_parse_detect_or_render(raw: Any) -> None:
+def test_mutated_records_never_crash_any_stage(raw: Any) -> None:
     check_record(raw)
 
 
@@ -327,6 +328,14 @@ KEYS = frozenset({"eventSource", "eventName", "eventTime", "userIdentity"})
 NOT_TIMES: list[Any] = [None, True, [], {}, 1e300, "yesterday", "2026-13-45T99:00:00Z", "", "null"]
 NOT_NAMES: list[Any] = [None, 7, ["iam.amazonaws.com"], {"name": "CreateUser"}, True]
 NOT_OBJECTS = [b'"a string"', b"42", b"null", b"true", b"1.5"]
+# Records some detector wants for their event, not only for who acted (root): broken, they are
+# still wanted, so malformed rather than skipped unread.
+WANTED_BY_EVENT = [
+    record
+    for case in POSITIVE_CASES
+    for record in case.records
+    if REGISTRY.wants(record["eventSource"], record["eventName"], None)
+]
 
 
 def encode_line(record: Any) -> bytes:
@@ -345,7 +354,7 @@ def malformed_lines(draw: st.DrawFn) -> bytes:
         return draw(st.sampled_from([g for g in GARBAGE if g not in NOT_OBJECTS]))
     if kind == "not an object":
         return draw(st.sampled_from(NOT_OBJECTS))
-    record = copy.deepcopy(draw(st.sampled_from(POSITIVE_CASES)).records[0])
+    record = copy.deepcopy(draw(st.sampled_from(WANTED_BY_EVENT)))
     for _ in range(draw(st.integers(min_value=0, max_value=4))):
         candidates = [path for path in paths(record) if path[0] not in KEYS]
         if not candidates:
@@ -460,6 +469,44 @@ def test_a_hostile_string_in_every_field_is_inert_at_every_stage(hostile: str) -
     RAN["hostile strings"] += 1
     # Appended to every field, the hostile text reaches a finding of every detector.
     assert fired["append"] == set(REGISTRY.ids)
+
+
+# What the fuzzing found, kept as plain examples ---------------------------------------------
+
+
+def regressions() -> dict[str, dict[str, Any]]:
+    user = copy.deepcopy(base_record("iam-user-created"))
+    role = next(r for r in WANTED_BY_EVENT if r["userIdentity"].get("sessionContext"))
+    return {
+        "lone surrogates in every field": everywhere(user, "\udc80", "append"),
+        "no account anywhere": {
+            **user,
+            "recipientAccountId": None,
+            "userIdentity": {**user["userIdentity"], "accountId": None},
+        },
+        "unreadable session creationDate": {
+            **role,
+            "userIdentity": {
+                **role["userIdentity"],
+                "sessionContext": {
+                    **role["userIdentity"]["sessionContext"],
+                    "attributes": {"creationDate": "yesterday", "mfaAuthenticated": "false"},
+                },
+            },
+        },
+        "256 KB eventID and user name": {
+            **user,
+            "eventID": "e" * 262_144,
+            "requestParameters": {"userName": "\u00e9" * 262_144},
+        },
+    }
+
+
+@pytest.mark.parametrize("name", list(regressions()))
+def test_what_the_fuzzing_found_is_detected_and_stored(name: str) -> None:
+    (finding, *_) = check_record(regressions()[name])
+    assert len(finding.model_dump_json()) < 64_000
+    assert len(finding.event_id) <= 128
 
 
 # The Lambda handler's logs: one JSON object per line, whatever the event holds ---------------
