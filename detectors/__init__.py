@@ -9,6 +9,7 @@ from detectors import (
     console_login_without_mfa,
     console_password_created,
     iam_user_created,
+    iamwatch_tampering,
     identity_center_admin_assignment,
     inline_user_policy,
     mfa_device_removed,
@@ -36,5 +37,6 @@ REGISTRY = Registry(
         password_policy_weakened.detect,
         cloudtrail_tampering.detect,
         identity_center_admin_assignment.detect,
+        iamwatch_tampering.detect,
     ]
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from iamwatch.events import CloudTrailRecord
 from iamwatch.principal import PrincipalKind
+from iamwatch.text import bounded_key
 
 IAM = "iam.amazonaws.com"
 SIGNIN = "signin.amazonaws.com"
@@ -36,5 +37,6 @@ def target_user(record: CloudTrailRecord) -> str | None:
 
 def state_key(text: str) -> str:
     """``text`` as a state-store key: attacker-controlled strings may hold lone surrogates,
-    which no store (SQLite, DynamoDB, JSON) can encode; they are kept as ``\\udXXX`` escapes."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    which no store (SQLite, DynamoDB, JSON) can encode, and be longer than DynamoDB's key
+    limit (``iamwatch.text.bounded_key``)."""
+    return bounded_key(text)

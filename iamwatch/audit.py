@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from iamwatch.finding import Finding
 from iamwatch.state import open_database
+from iamwatch.text import encodable_tree
 
 if TYPE_CHECKING:
     from iamwatch.slack.notifier import DeliveryResult
@@ -55,6 +56,12 @@ class AuditRecord(BaseModel):
     event_id: str | None = None
     account: str | None = None
     data: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _encodable(cls, data: Any) -> Any:
+        # Locations (file names) and reasons may hold what no store can encode.
+        return encodable_tree(data) if isinstance(data, dict) else data
 
     @classmethod
     def about(cls, kind: AuditKind, finding: Finding, /, **data: Any) -> AuditRecord:

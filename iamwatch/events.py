@@ -26,6 +26,9 @@ from pydantic import (
 
 from iamwatch.params import Params, parse_bool
 from iamwatch.principal import Principal, classify
+from iamwatch.text import encodable
+
+_MAX_IDENTIFIER = 128
 
 
 def _optional_str(value: object) -> str | None:
@@ -50,8 +53,12 @@ def _required_str(value: object) -> str:
 
 def _identifier(value: object) -> str:
     """An id used in hashes, keys and stores: lone surrogates (only a hostile or corrupt
-    source can produce them) are kept as ``\\udXXX`` escapes, which every encoder accepts."""
-    return _required_str(value).encode("utf-8", "backslashreplace").decode("utf-8")
+    source can produce them) are kept as ``\\udXXX`` escapes, which every encoder accepts, and
+    one longer than any CloudTrail writes (a UUID) is replaced by its digest."""
+    text = encodable(_required_str(value))
+    if len(text) <= _MAX_IDENTIFIER:
+        return text
+    return "digest-" + hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def parse_timestamp(value: object) -> datetime:
@@ -96,6 +103,17 @@ ReqStr = Annotated[str, BeforeValidator(_required_str)]
 OptBool = Annotated[bool | None, BeforeValidator(parse_bool)]
 Timestamp = Annotated[datetime, BeforeValidator(parse_timestamp)]
 OptTimestamp = Annotated[datetime | None, BeforeValidator(_optional_timestamp)]
+
+
+def _timestamp_or_none(value: object) -> datetime | None:
+    try:
+        return _optional_timestamp(value)
+    except ValueError:
+        return None
+
+
+# A time no detector relies on: unreadable, it is absent, rather than the record unreadable.
+InfoTimestamp = Annotated[datetime | None, BeforeValidator(_timestamp_or_none)]
 JsonObject = Annotated[
     Params,
     BeforeValidator(Params.coerce),
@@ -131,7 +149,7 @@ class WebIdFederationData(_Model):
 
 
 class SessionAttributes(_Model):
-    creation_date: OptTimestamp = Field(default=None, alias="creationDate")
+    creation_date: InfoTimestamp = Field(default=None, alias="creationDate")
     mfa_authenticated: OptBool = Field(default=None, alias="mfaAuthenticated")
 
 

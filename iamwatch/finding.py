@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from iamwatch.principal import PrincipalKind
 from iamwatch.severity import Severity
+from iamwatch.text import MAX_SUMMARY, bounded_key, clip
 
 if TYPE_CHECKING:
     from iamwatch.events import CloudTrailRecord
@@ -20,6 +21,14 @@ if TYPE_CHECKING:
 FINDING_NAMESPACE = uuid.UUID("6f1f0c1e-4d2b-5b7a-9a51-1a7e5c0d9e11")
 
 DEFAULT_RUNBOOK_BASE_URL = "https://github.com/iamwatch/iamwatch/blob/main/runbooks"
+
+
+_BOUNDS = {
+    "summary": lambda text: clip(text, MAX_SUMMARY),
+    # Keys of stores (the Slack dedup state, DynamoDB) and of idempotency.
+    "dedup_key": bounded_key,
+    "event_id": bounded_key,
+}
 
 
 def finding_id_for(detector_id: str, event_id: str) -> str:
@@ -61,6 +70,26 @@ class Finding(BaseModel):
     # Filled at alert time from read-only IAM look-ups, when enrichment is enabled.
     enrichment: dict[str, str] = Field(default_factory=dict)
     observations: tuple[str, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bounded(cls, data: Any) -> Any:
+        """Event-derived text is made encodable and bounded here, once, so that every store
+        and channel downstream (SQS, DynamoDB, SQLite, Slack, exports) takes any finding."""
+        if not isinstance(data, dict):
+            return data
+        bounded = dict(data)
+        for name, value in data.items():
+            if isinstance(value, str):
+                bounded[name] = _BOUNDS.get(name, clip)(value)
+            elif isinstance(value, dict):
+                bounded[name] = {
+                    clip(str(key), 256): clip(item) if isinstance(item, str) else item
+                    for key, item in value.items()
+                }
+            elif isinstance(value, list | tuple):
+                bounded[name] = [clip(item) if isinstance(item, str) else item for item in value]
+        return bounded
 
     @classmethod
     def from_hit(

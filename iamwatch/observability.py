@@ -9,7 +9,9 @@ IAMWATCH_OTLP_ENDPOINT) and flushed before each handler returns.
 from __future__ import annotations
 
 import functools
+import json
 import os
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
@@ -27,7 +29,20 @@ NAMESPACE = "iamwatch"
 P = ParamSpec("P")
 R = TypeVar("R")
 
-logger = Logger(service=SERVICE)
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def _log_json(entry: dict[str, Any]) -> str:
+    """powertools' JSON (compact, UTF-8 kept readable), with lone surrogates written as the
+    text ``\\udXXX``: Lambda writes logs as UTF-8, which cannot encode them, and the whole
+    line would be lost. Only a hostile event carries them (in an eventID, the correlation id)."""
+    text = json.dumps(entry, default=str, separators=(",", ":"), ensure_ascii=False)
+    if text.isascii():
+        return text
+    return _LONE_SURROGATE.sub(lambda match: f"\\\\u{ord(match.group()):04x}", text)
+
+
+logger = Logger(service=SERVICE, json_serializer=_log_json)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 _provider: TracerProvider | None = None
 _exporting_to: set[str] = set()

@@ -48,6 +48,13 @@ class DetectorMeta:
     # Overrides the acting principal's recommended alternative when the point is the target.
     recommendation: str | None = None
     stateful: bool = False
+    # Routed by an EventBridge rule of its own instead of the main rule: keeps each pattern
+    # within EventBridge's default size quota (2,048 characters), and a rule that is disabled
+    # cannot route its own disabling, so two rules can watch each other.
+    own_rule: bool = False
+    # Of an own-rule detector's events, those the main rule routes too (the other half of
+    # that mutual watch).
+    main_rule_events: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         problems = list(self._problems())
@@ -72,6 +79,11 @@ class DetectorMeta:
             for name in names:
                 if not _EVENT_NAME_PATTERN.match(name):
                     yield f"event name {name!r} is not an API action name"
+        if self.main_rule_events and not self.own_rule:
+            yield "main_rule_events is only for detectors with a rule of their own"
+        for source, names in self.main_rule_events.items():
+            if not names <= self.events.get(source, frozenset()):
+                yield f"main_rule_events for {source!r} are not among its events"
 
     @property
     def runbook(self) -> str:
@@ -92,10 +104,20 @@ class Hit:
     details: Mapping[str, str] = field(default_factory=dict)
 
 
+DEFAULT_SELF_PREFIX = "iamwatch-"
+DEFAULT_SLACK_PARAMETER = "/iamwatch/slack-token"
+
+
 @dataclass(frozen=True, slots=True)
 class DetectionSettings:
     login_failure_threshold: int = 5
     login_failure_window: timedelta = timedelta(minutes=15)
+    # What makes a resource iamwatch's own, for iamwatch-tampering: the names the deployment
+    # gives its functions, rules, roles, queues, tables and stack start with this prefix...
+    self_prefix: str = DEFAULT_SELF_PREFIX
+    # ...and the Slack token lives in this SSM parameter or Secrets Manager secret.
+    self_token_parameter: str = DEFAULT_SLACK_PARAMETER
+    self_token_secret: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

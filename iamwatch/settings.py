@@ -28,7 +28,11 @@ from pydantic import (
 )
 
 from iamwatch.finding import DEFAULT_RUNBOOK_BASE_URL
-from iamwatch.registry import DetectionSettings
+from iamwatch.registry import (
+    DEFAULT_SELF_PREFIX,
+    DEFAULT_SLACK_PARAMETER,
+    DetectionSettings,
+)
 from iamwatch.severity import Severity
 from iamwatch.slack.links import http_url_problem
 from iamwatch.slack.suppress import SuppressionRule
@@ -48,6 +52,9 @@ _SSM_NAME = re.compile(
     r"^(?:arn:aws[a-z-]*:ssm:[a-z0-9-]+:\d{12}:parameter)?[A-Za-z0-9_.\-/]{1,2048}$"
 )
 _SECRET_ID = re.compile(r"^[A-Za-z0-9/_+=.@:-]{1,2048}$")
+# Characters every resource kind iamwatch deploys (functions, roles, queues, tables, rules,
+# stacks) allows in its name, so a prefix of them can match all of them.
+_SELF_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _SEVERITY_CHANNELS = {
     Severity.CRITICAL: "slack_channel_critical",
     Severity.HIGH: "slack_channel_high",
@@ -82,6 +89,9 @@ class Settings(BaseModel):
     state_path: Path | None = None
     # The SQLite audit trail of ``iamwatch scan``; unset: the state file, else a per-user file.
     audit_path: Path | None = None
+    # The prefix of iamwatch's own resource names (iamwatch-<stage>- when deployed), which
+    # iamwatch-tampering watches.
+    self_prefix: str = DEFAULT_SELF_PREFIX
 
     # Slack: a bot token (from one of three places) and channels, or an incoming webhook.
     slack_token: SecretStr | None = None
@@ -166,6 +176,16 @@ class Settings(BaseModel):
         if value is not None and not _CHANNEL.match(value):
             raise ValueError(
                 "must be a channel name such as #security-alerts or an id such as C0123ABCD"
+            )
+        return value
+
+    @field_validator("self_prefix")
+    @classmethod
+    def _self_prefix(cls, value: str) -> str:
+        if not _SELF_PREFIX.match(value):
+            raise ValueError(
+                "must be the start of iamwatch's resource names, such as iamwatch-prod- "
+                "(letters, digits, hyphens and underscores)"
             )
         return value
 
@@ -264,6 +284,9 @@ class Settings(BaseModel):
         return DetectionSettings(
             login_failure_threshold=self.login_failure_threshold,
             login_failure_window=timedelta(seconds=self.login_failure_window_seconds),
+            self_prefix=self.self_prefix,
+            self_token_parameter=self.slack_token_ssm_parameter or DEFAULT_SLACK_PARAMETER,
+            self_token_secret=self.slack_token_secret_id,
         )
 
 

@@ -62,8 +62,9 @@ else:
     _new_decompressor = _isal_decompressor
     _INFLATE_ERRORS = (zlib.error, cast(type[Exception], isal_zlib.error))
 
-# What ends reading a stream early: truncated or corrupt compressed data, or an I/O error.
-_UNREADABLE: tuple[type[Exception], ...] = (EOFError, gzip.BadGzipFile, OSError, *_INFLATE_ERRORS)
+# What ends reading a stream early: truncated or corrupt compressed data (for good), or an
+# I/O error (perhaps for now).
+_CORRUPT: tuple[type[Exception], ...] = (EOFError, gzip.BadGzipFile, *_INFLATE_ERRORS)
 _GZIP_MAGIC = b"\x1f\x8b"
 _READ_SIZE = 1024 * 1024
 # Decompressed bytes per step, so a small hostile gzip cannot inflate all at once; a whole
@@ -97,6 +98,9 @@ class RawRecord:
 class Problem:
     location: Location
     reason: str
+    # The source could not be opened or read (an I/O error), rather than holding something
+    # unreadable: reading it again may succeed.
+    transient: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,7 +258,8 @@ def read_source(
     try:
         raw = source.open()
     except OSError as error:
-        yield Problem(Location(source.name), f"cannot open: {error.strerror or error}")
+        reason = f"cannot open: {error.strerror or error}"
+        yield Problem(Location(source.name), reason, transient=True)
         return
     try:
         yield from _read_stream(source.name, raw, counter or ByteCounter(), prefilter)
@@ -288,10 +293,16 @@ def _read_stream(
                 yield Problem(Location(name, f"line {lines.number}"), _json_reason(error))
                 continue
             yield from _records_in(name, document, lines.number)
-    except _UNREADABLE as error:
+    except _CORRUPT as error:
         yield Problem(
             Location(name, f"after line {lines.number}"),
             f"unreadable compressed data ({type(error).__name__}: {error}); rest of file skipped",
+        )
+    except OSError as error:
+        yield Problem(
+            Location(name, f"after line {lines.number}"),
+            f"read failed ({type(error).__name__}: {error}); rest of file skipped",
+            transient=True,
         )
 
 
@@ -411,9 +422,33 @@ def _read_whole_document(
     try:
         document = orjson.loads(data)
     except orjson.JSONDecodeError as error:
-        yield Problem(Location(name), _json_reason(error))
-        return
+        repaired = _repaired_utf8(data)
+        if repaired is None:
+            yield Problem(Location(name), _json_reason(error))
+            return
+        # One bad byte would otherwise cost every record of a CloudTrail log file (a single
+        # JSON document): report it, and read the file with the byte replaced.
+        offset, text = repaired
+        try:
+            document = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            yield Problem(Location(name), _json_reason(error))
+            return
+        yield Problem(
+            Location(name, f"byte {offset}"),
+            "invalid UTF-8, read as U+FFFD; the rest of the file was read",
+        )
     yield from _records_in(name, document, None)
+
+
+def _repaired_utf8(data: bytes) -> tuple[int, str] | None:
+    """Where ``data`` first stops being UTF-8, and its text with every invalid byte replaced;
+    ``None`` when it is valid UTF-8."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return error.start, data.decode("utf-8", "replace")
+    return None
 
 
 # The fast path. ``msgspec`` decodes a line or document into these few fields only, skipping

@@ -176,11 +176,18 @@ def eventbridge_event(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def route_through_eventbridge(endpoint: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Deploy the packaged template's rule into moto's EventBridge with an SQS target (moto
-    cannot invoke Lambda), put each record as CloudTrail would, and return the events that
-    the rule delivered: exactly what the detect function would be invoked with."""
-    from tests.template import resources_of
+def route_through_eventbridge(
+    endpoint: str,
+    records: list[dict[str, Any]],
+    rules: list[str] | None = None,
+    source: str | None = None,
+) -> list[dict[str, Any]]:
+    """Deploy the packaged template's rules (or those named in ``rules``) into moto's
+    EventBridge with an SQS target (moto cannot invoke Lambda), put each record as CloudTrail
+    would (or, with ``source``, as anyone allowed on the bus could), and return the events
+    that the rules delivered: exactly what the detect function would be invoked with (an
+    event two rules match arrives twice, as in AWS)."""
+    from tests.template import pattern_rules
 
     events = boto3.client("events", endpoint_url=endpoint, region_name="us-east-1")
     sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1")
@@ -189,19 +196,23 @@ def route_through_eventbridge(endpoint: str, records: list[dict[str, Any]]) -> l
     arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
-    (rule,) = [
-        r for r in resources_of("AWS::Events::Rule").values() if "EventPattern" in r["Properties"]
+    deployed = [
+        rule
+        for rule in pattern_rules().values()
+        if rules is None or rule["Properties"]["Name"] in rules
     ]
-    pattern = orjson.dumps(rule["Properties"]["EventPattern"]).decode()
-    events.put_rule(Name=name, EventPattern=pattern)
-    events.put_targets(Rule=name, Targets=[{"Id": "detect", "Arn": arn}])
+    assert deployed, rules
+    for index, rule in enumerate(deployed, start=1):
+        pattern = orjson.dumps(rule["Properties"]["EventPattern"]).decode()
+        events.put_rule(Name=f"{name}-{index}", EventPattern=pattern)
+        events.put_targets(Rule=f"{name}-{index}", Targets=[{"Id": "detect", "Arn": arn}])
     for start in range(0, len(records), 10):
         entries: list[Any] = []
         for record in records[start : start + 10]:
             envelope = eventbridge_event(record)
             entries.append(
                 {
-                    "Source": envelope["source"],
+                    "Source": source or envelope["source"],
                     "DetailType": envelope["detail-type"],
                     "Detail": orjson.dumps(record).decode(),
                 }

@@ -25,3 +25,12 @@ def resources_of(kind: str) -> dict[str, dict[str, Any]]:
         for name, resource in packaged_template()["Resources"].items()
         if resource["Type"] == kind
     }
+
+
+def pattern_rules() -> dict[str, dict[str, Any]]:
+    """The EventBridge rules that route CloudTrail events (the others are schedules)."""
+    return {
+        name: rule
+        for name, rule in resources_of("AWS::Events::Rule").items()
+        if "EventPattern" in rule["Properties"]
+    }

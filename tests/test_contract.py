@@ -30,6 +30,7 @@ CATALOGUE = {
     "password-policy-weakened": "medium",
     "cloudtrail-tampering": "critical",
     "identity-center-admin-assignment": "high",
+    "iamwatch-tampering": "critical",
 }
 IDS = sorted(CATALOGUE)
 

@@ -1,20 +1,28 @@
-"""EventBridge routing: the committed pattern matches the registry, and the packaged template's
-rule, deployed into moto's EventBridge with an SQS target, routes every event a detector
-needs, and nothing else."""
+"""EventBridge routing: the committed patterns match the registry, and the packaged template's
+rules, deployed into moto's EventBridge with an SQS target, route every event a detector
+needs, and nothing else; each rule reports the other being silenced."""
 
 from __future__ import annotations
 
 import gzip
-from pathlib import Path
+import uuid
 from typing import Any
 
 import orjson
 import pytest
 
 from detectors import REGISTRY
-from iamwatch.aws.routing import PATTERN_FILE, render
+from iamwatch.aws.routing import (
+    PATTERN_FILE,
+    PATTERN_QUOTA,
+    detection_pattern,
+    pattern_size,
+    render,
+    rule_patterns,
+)
 from tests.aws import route_through_eventbridge
 from tests.conftest import EXAMPLES_DIR, ROOT, new_engine
+from tests.template import pattern_rules
 
 
 def test_committed_deploy_files_are_generated_from_the_code() -> None:
@@ -73,7 +81,112 @@ def test_failed_calls_are_filtered_in_aws(
     assert failed and not failed & received
 
 
-def test_pattern_file_is_valid_json_within_eventbridge_limits() -> None:
-    text = (ROOT / PATTERN_FILE).read_text()
-    assert len(text.encode()) < 4096
-    assert Path(ROOT / PATTERN_FILE).is_file()
+def test_a_forged_record_put_on_the_bus_is_not_routed(
+    routing: tuple[list[dict[str, Any]], set[str]], moto_endpoint: str
+) -> None:
+    """Accounts allowed on the bus (an organization's forwarders) can put events, but not
+    with an ``aws.`` source: a CloudTrail record they made up is dropped in AWS."""
+    records, received = routing
+    forged = [r for r in records if r["eventID"] in received][:20]
+    assert len(forged) == 20
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        assert route_through_eventbridge(moto_endpoint, forged, source="org.member") == []
+
+
+def test_each_rule_pattern_is_within_the_eventbridge_quota() -> None:
+    patterns = rule_patterns(REGISTRY)
+    assert PATTERN_FILE in patterns and len(patterns) == 2
+    for path, pattern in patterns.items():
+        assert orjson.loads((ROOT / path).read_bytes()) == pattern
+        assert pattern_size(pattern) <= PATTERN_QUOTA, path
+
+
+# A rule cannot route its own disabling; the other rule must (iamwatch-tampering) --------------
+
+SELF_PREFIX = "iamwatch-prod-"
+
+
+def tampering_fixture(name: str) -> dict[str, Any]:
+    path = ROOT / "tests" / "events" / "iamwatch-tampering" / f"{name}.json"
+    record: dict[str, Any] = orjson.loads(path.read_bytes())["records"][0]
+    return record
+
+
+def rule_changes(rule: str) -> list[dict[str, Any]]:
+    """Every way of silencing one rule, as CloudTrail records them."""
+    base = tampering_fixture("positive_disable_main_rule")
+    requests = {
+        "DisableRule": {"name": rule},
+        "DeleteRule": {"name": rule},
+        "PutRule": {"name": rule, "state": "DISABLED", "eventPattern": '{"source":["none"]}'},
+        "RemoveTargets": {"rule": rule, "ids": ["detect"]},
+        "PutTargets": {"rule": rule, "targets": [{"id": "x", "arn": "arn:aws:sqs:::elsewhere"}]},
+    }
+    return [
+        {**base, "eventName": name, "requestParameters": request, "eventID": str(uuid.uuid4())}
+        for name, request in requests.items()
+    ]
+
+
+def tampering_findings(records: list[dict[str, Any]]) -> list[Any]:
+    engine = new_engine(self_prefix=SELF_PREFIX)
+    findings = []
+    for record in records:
+        evaluation = engine.evaluate_raw(record)
+        assert evaluation is not None and evaluation.failures == []
+        findings += [f for f in evaluation.findings if f.detector == "iamwatch-tampering"]
+    return findings
+
+
+@pytest.mark.parametrize("silenced", ["main", "own"])
+def test_a_rule_out_of_action_is_reported_by_the_other_alone(
+    moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, silenced: str
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    main = detection_pattern(REGISTRY)
+    rules = {}
+    for rule in pattern_rules().values():
+        rules["main" if rule["Properties"]["EventPattern"] == main else "own"] = rule["Properties"][
+            "Name"
+        ]
+    (other,) = set(rules.values()) - {rules[silenced]}
+    records = rule_changes(rules[silenced])
+    delivered = route_through_eventbridge(moto_endpoint, records, rules=[other])
+    assert {e["detail"]["eventID"] for e in delivered} == {r["eventID"] for r in records}
+    findings = tampering_findings(records)
+    assert len(findings) == len(records)
+    assert {(f.severity.value, f.target) for f in findings} == {("critical", rules[silenced])}
+
+
+def test_cutting_the_backfill_path_is_routed_in_real_time(
+    moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    queue = "iamwatch-prod-BackfillQueue-Zr8LkW2pQm5T"
+    url = f"https://sqs.us-east-1.amazonaws.com/123456789012/{queue}"
+    function = "arn:aws:lambda:us-east-1:123456789012:function:iamwatch-prod-backfill"
+    concurrency = tampering_fixture("positive_put_function_concurrency_zero_silences_detect")
+    purge = tampering_fixture("positive_purge_alert_queue_by_url")
+    trigger = tampering_fixture("positive_disable_notify_queue_trigger")
+    records = [
+        {**concurrency, "requestParameters": {"functionName": function,
+                                              "reservedConcurrentExecutions": 0}},
+        {**purge, "requestParameters": {"queueUrl": url}},
+        {**purge, "eventName": "DeleteQueue", "requestParameters": {"queueUrl": url}},
+        {**trigger, "eventName": "DeleteEventSourceMapping20150331",
+         "requestParameters": {"uUID": "0c4b7e2a-5d1f-4a9e-b3c8-7f6e5d4c3b2a"},
+         "responseElements": {**trigger["responseElements"], "functionArn": function,
+                              "eventSourceArn": f"arn:aws:sqs:us-east-1:123456789012:{queue}",
+                              "state": "Deleting"}},
+    ]  # fmt: skip
+    for record in records:
+        record["eventID"] = str(uuid.uuid4())
+    delivered = route_through_eventbridge(moto_endpoint, records)
+    assert {e["detail"]["eventID"] for e in delivered} == {r["eventID"] for r in records}
+    findings = tampering_findings(records)
+    assert {f.target for f in findings} == {"iamwatch-prod-backfill", queue}
+    assert {f.severity.value for f in findings} == {"critical"} and len(findings) == 4

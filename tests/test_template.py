@@ -11,11 +11,11 @@ import pytest
 
 from detectors import REGISTRY
 from iamwatch.aws.enrichment import ENRICHMENT_ACTIONS
-from iamwatch.aws.routing import detection_pattern
+from iamwatch.aws.routing import detection_pattern, rule_patterns
 from iamwatch.aws.tables import INDEXES, TABLES
 from iamwatch.export.daily import DELIVERY_HORIZON, PREFIX
 from tests.conftest import ROOT
-from tests.template import packaged_template, resources_of
+from tests.template import packaged_template, pattern_rules, resources_of
 
 FUNCTIONS = ("Detect", "Notify", "Backfill", "Export")
 
@@ -32,16 +32,51 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def test_one_rule_routes_exactly_the_registry_pattern_to_detect() -> None:
-    rules = [
-        r for r in resources_of("AWS::Events::Rule").values() if "EventPattern" in r["Properties"]
+def test_rules_route_exactly_the_registry_patterns_to_detect() -> None:
+    rules = pattern_rules()
+    deployed = sorted(orjson.dumps(r["Properties"]["EventPattern"]) for r in rules.values())
+    expected = sorted(orjson.dumps(p) for p in rule_patterns(REGISTRY).values())
+    assert deployed == expected
+    assert len(rules) == 2, "the main rule and iamwatch-tampering's own"
+    for rule in rules.values():
+        (target,) = rule["Properties"]["Targets"]
+        assert target["Arn"] == {"Fn::GetAtt": ["DetectLambdaFunction", "Arn"]}
+        assert "DeadLetterConfig" in target and "RetryPolicy" in target
+
+
+def test_each_rule_routes_the_other_being_disabled() -> None:
+    """A disabled rule cannot route its own DisableRule event; the other rule must."""
+    for rule in pattern_rules().values():
+        branches = rule["Properties"]["EventPattern"]["detail"]["$or"]
+        (watch,) = [b for b in branches if b.get("eventSource") == ["events.amazonaws.com"]]
+        assert {"DisableRule", "DeleteRule", "PutRule", "RemoveTargets"} <= set(watch["eventName"])
+
+
+def test_every_deployed_name_starts_with_the_self_prefix() -> None:
+    """iamwatch-tampering knows iamwatch's resources by IAMWATCH_SELF_PREFIX: every name the
+    template sets starts with it, and CloudFormation names the rest <stack>-<logical id>-...,
+    the stack being <service>-<stage>, the prefix without its last hyphen."""
+    resources = packaged_template()["Resources"]
+    for name, function in resources_of("AWS::Lambda::Function").items():
+        variables = function["Properties"]["Environment"]["Variables"]
+        prefix = variables["IAMWATCH_SELF_PREFIX"]
+        assert prefix == "iamwatch-prod-", name
+        assert function["Properties"]["FunctionName"].startswith(prefix)
+        assert variables["IAMWATCH_SLACK_TOKEN_SSM_PARAMETER"] == "/iamwatch/slack-token"
+    for rule in pattern_rules().values():
+        assert rule["Properties"]["Name"].startswith("iamwatch-prod-")
+    generated = [
+        logical
+        for logical, resource in resources.items()
+        if resource["Type"] in {"AWS::IAM::Role", "AWS::SQS::Queue", "AWS::DynamoDB::Table"}
+        or (
+            resource["Type"] == "AWS::Events::Rule" and "EventPattern" not in resource["Properties"]
+        )
     ]
-    assert len(rules) == 1
-    (rule,) = rules
-    assert rule["Properties"]["EventPattern"] == detection_pattern(REGISTRY)
-    (target,) = rule["Properties"]["Targets"]
-    assert target["Arn"] == {"Fn::GetAtt": ["DetectLambdaFunction", "Arn"]}
-    assert "DeadLetterConfig" in target and "RetryPolicy" in target
+    assert generated
+    for logical in generated:
+        properties = resources[logical]["Properties"]
+        assert not {"RoleName", "QueueName", "TableName", "Name"} & set(properties), logical
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)

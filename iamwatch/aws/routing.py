@@ -1,25 +1,28 @@
 """Deployment files derived from the code, so there is one source of truth.
 
-``python -m iamwatch.aws.routing`` writes deploy/event-pattern.json (the EventBridge pattern,
-from the detector registry) and deploy/enrichment-actions.json (the IAM read actions
+``python -m iamwatch.aws.routing`` writes deploy/event-pattern.json (the main EventBridge
+rule's pattern, from the detector registry), deploy/event-pattern-<detector id>.json for each
+detector routed by a rule of its own, and deploy/enrichment-actions.json (the IAM read actions
 enrichment calls), which serverless.yml includes; a test fails when they are stale.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from iamwatch.registry import Registry
+from iamwatch.registry import Detector, Registry
 
 API_CALL = "AWS API Call via CloudTrail"
 SIGN_IN = "AWS Console Sign In via CloudTrail"
 PATTERN_FILE = Path("deploy") / "event-pattern.json"
 ENRICHMENT_FILE = Path("deploy") / "enrichment-actions.json"
+# EventBridge's default quota for one rule's pattern, in characters (adjustable to 4,096).
+PATTERN_QUOTA = 2048
 
 
 def _freeze(detail: Mapping[str, Any]) -> bytes:
@@ -27,21 +30,58 @@ def _freeze(detail: Mapping[str, Any]) -> bytes:
 
 
 def detection_pattern(registry: Registry) -> dict[str, Any]:
-    """One pattern matching exactly what some detector wants, filtered in AWS.
+    """The main rule's pattern: every detector without a rule of its own, plus the events
+    own-rule detectors ask the main rule to route too."""
+    shared = [item for item in registry if not item.meta.own_rule]
+    mirrored = {
+        source: names for item in registry for source, names in item.meta.main_rule_events.items()
+    }
+    return _pattern(shared, extra_events=mirrored)
+
+
+def own_rule_patterns(registry: Registry) -> dict[str, dict[str, Any]]:
+    """The pattern of each detector routed by a rule of its own, by detector id."""
+    return {item.meta.id: _pattern([item]) for item in registry if item.meta.own_rule}
+
+
+def own_rule_file(detector_id: str) -> Path:
+    return Path("deploy") / f"event-pattern-{detector_id}.json"
+
+
+def rule_patterns(registry: Registry) -> dict[Path, dict[str, Any]]:
+    """Every rule's pattern, by the file serverless.yml includes it from."""
+    patterns = {PATTERN_FILE: detection_pattern(registry)}
+    for detector_id, pattern in own_rule_patterns(registry).items():
+        patterns[own_rule_file(detector_id)] = pattern
+    return patterns
+
+
+def pattern_size(pattern: Mapping[str, Any]) -> int:
+    """Characters of the pattern as EventBridge counts them (compact JSON, as CloudFormation
+    sends it)."""
+    return len(orjson.dumps(pattern).decode())
+
+
+def _pattern(
+    detectors: Iterable[Detector], extra_events: Mapping[str, frozenset[str]] | None = None
+) -> dict[str, Any]:
+    """One pattern matching exactly what the given detectors want, filtered in AWS.
 
     Detectors sharing an event source and the same extra conditions share a branch; each
     detector keyed on identity type (root) adds a branch on ``userIdentity.type``.
     """
     grouped: dict[tuple[str, bytes], set[str]] = {}
-    extras: dict[bytes, Mapping[str, Any]] = {}
+    extras: dict[bytes, Mapping[str, Any]] = {_freeze({}): {}}
     identity_types: set[str] = set()
-    for item in registry:
+    for item in detectors:
         meta = item.meta
         key = _freeze(meta.event_pattern_detail)
         extras[key] = meta.event_pattern_detail
         for source, names in meta.events.items():
             grouped.setdefault((source, key), set()).update(names)
         identity_types.update(meta.identity_types)
+    for source, names in (extra_events or {}).items():
+        grouped.setdefault((source, _freeze({})), set()).update(names)
     branches: list[dict[str, Any]] = []
     for (source, key), wanted in sorted(grouped.items()):
         branches.append({"eventSource": [source], "eventName": sorted(wanted), **extras[key]})
@@ -50,16 +90,19 @@ def detection_pattern(registry: Registry) -> dict[str, Any]:
     # No detector reports a call that failed with an errorCode (failed sign-ins carry none),
     # so AWS can drop them before Lambda is invoked.
     detail = {"errorCode": [{"exists": False}], "$or": branches}
-    return {"detail-type": [API_CALL, SIGN_IN], "detail": detail}
+    # Only AWS services publish sources starting with "aws.", so an account allowed to put
+    # events on the bus (an organization's, for the forwarders) cannot pass off a forged
+    # CloudTrail record as one.
+    aws_only = [{"prefix": "aws."}]
+    return {"source": aws_only, "detail-type": [API_CALL, SIGN_IN], "detail": detail}
 
 
 def render(registry: Registry) -> dict[Path, bytes]:
     from iamwatch.aws.enrichment import ENRICHMENT_ACTIONS
 
-    return {
-        PATTERN_FILE: _json(detection_pattern(registry)),
-        ENRICHMENT_FILE: _json(sorted(ENRICHMENT_ACTIONS)),
-    }
+    files = {path: _json(pattern) for path, pattern in rule_patterns(registry).items()}
+    files[ENRICHMENT_FILE] = _json(sorted(ENRICHMENT_ACTIONS))
+    return files
 
 
 def _json(value: object) -> bytes:

@@ -218,8 +218,10 @@ class Runtime:
 
     def backfill(self, notification: str, context: LambdaContext | None) -> int:
         """Scan every CloudTrail log file an S3 notification announces; returns records
-        examined. A file that cannot be read raises, so SQS retries it and then dead-letters
-        it; a malformed record inside a readable file is audited and skipped."""
+        examined. A file that cannot be read (an S3 or I/O error) raises, so SQS retries it and
+        then dead-letters it; what a file holds that cannot be read (a malformed record, a
+        corrupt or non-JSON file) is audited with its place and skipped, as reading it again
+        would not change it."""
         from urllib.parse import unquote_plus
 
         import orjson
@@ -245,7 +247,7 @@ class Runtime:
                     if isinstance(item, Skipped):
                         continue  # no detector wants these; counted, never built
                     if isinstance(item, Problem):
-                        if not item.location.position:
+                        if item.transient:
                             raise OSError(f"{item.location}: {item.reason}")
                         self.malformed(str(item.location), item.reason)
                         continue

@@ -48,6 +48,7 @@ TYPES = {
     "identity-center-admin-assignment": "TTPs/Privilege Escalation",
     "mfa-device-removed": "TTPs/Defense Evasion",
     "cloudtrail-tampering": "TTPs/Defense Evasion",
+    "iamwatch-tampering": "TTPs/Defense Evasion",
     "console-login-failures": "TTPs/Credential Access",
     "password-policy-weakened": (
         "Software and Configuration Checks/Industry and Regulatory Standards"

@@ -70,10 +70,14 @@ def to_ocsf(row: ExportedFinding) -> dict[str, Any]:
     severity_id, severity = SEVERITY_IDS[finding.severity]
     user_type_id, user_type = USER_TYPES.get(finding.actor_kind, (0, "Unknown"))
     suppressed = row.delivery_status == "suppressed"
-    account = {"type_id": ACCOUNT_TYPE_AWS[0], "type": ACCOUNT_TYPE_AWS[1]}
+    cloud: dict[str, Any] = {"provider": "AWS"}
     if finding.account:
-        account["uid"] = finding.account
-    cloud: dict[str, Any] = {"provider": "AWS", "account": account}
+        # OCSF's account needs a uid or name: a record that names no account has none.
+        cloud["account"] = {
+            "type_id": ACCOUNT_TYPE_AWS[0],
+            "type": ACCOUNT_TYPE_AWS[1],
+            "uid": finding.account,
+        }
     if finding.region:
         cloud["region"] = finding.region
     user: dict[str, Any] = {

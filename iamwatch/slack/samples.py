@@ -227,6 +227,21 @@ def _identity_center_admin_assignment(d: str) -> list[Record]:
     ]
 
 
+def _iamwatch_tampering(d: str) -> list[Record]:
+    request = {"functionName": "iamwatch-prod-detect", "reservedConcurrentExecutions": 0}
+    response = {"reservedConcurrentExecutions": 0}
+    return [
+        _call(
+            d,
+            "lambda.amazonaws.com",
+            "PutFunctionConcurrency20171031",
+            _sso_admin(),
+            request,
+            response,
+        )
+    ]
+
+
 SAMPLE_RECORDS: dict[str, Callable[[str], list[Record]]] = {
     "iam-user-created": _iam_user_created,
     "access-key-created": _access_key_created,
@@ -243,6 +258,7 @@ SAMPLE_RECORDS: dict[str, Callable[[str], list[Record]]] = {
     "password-policy-weakened": _password_policy_weakened,
     "cloudtrail-tampering": _cloudtrail_tampering,
     "identity-center-admin-assignment": _identity_center_admin_assignment,
+    "iamwatch-tampering": _iamwatch_tampering,
 }
 
 
