@@ -24,6 +24,8 @@ class Deployment(BaseModel):
     idempotency_ttl_seconds: int = Field(default=2 * 24 * 3600, ge=24 * 3600)
     enrichment: bool = True
     max_receive_count: int = Field(default=5, ge=1)
+    # Where the interactions endpoint queues approved remediations (interactions function only).
+    remediation_queue_url: str | None = None
 
 
 def load_deployment() -> Deployment:
