@@ -28,6 +28,7 @@ from tests.aws import Deployed, LambdaContext, deploy, eventbridge_event, sqs_ba
 from tests.conftest import EVENTS_DIR, load_case
 from tests.interactions import SIGNING_SECRET, click, form, http_event, signed_headers
 from tests.slack_server import Message, SlackServer, live_tokens, message_texts
+from tests.template import resources_of
 
 CHANNEL = "C0ALERTS01"
 APPROVERS = ("U0APPROVE1", "U0APPROVE2")
@@ -518,13 +519,24 @@ def test_the_remediate_function_refuses_a_request_without_a_valid_approval(
     assert stack.audit("remediation-applied") == []
 
 
-def test_the_interactions_function_makes_no_iam_call(stack: Stack) -> None:
+def test_only_the_remediate_function_calls_iam_and_its_role_grants_every_call(
+    stack: Stack,
+) -> None:
     user, key = iam_user_with_key(stack)
     alert = stack.alert(key_created(user, key))
     calls: list[str] = []
     iam = lambda_runtime.runtime().client("iam")
     iam.meta.events.register("before-call.iam", lambda model, **_: calls.append(model.name))
     confirm(stack, show_plan(stack, alert, APPROVERS[0]), APPROVERS[0])
-    assert calls == []
+    assert calls == [], "the internet-facing function made IAM calls"
     stack.remediate()
-    assert "UpdateAccessKey" in calls
+    assert {"UpdateAccessKey", "AttachUserPolicy"} <= set(calls)
+    role = resources_of("AWS::IAM::Role")["RemediateRole"]
+    granted = {
+        action
+        for policy in role["Properties"]["Policies"]
+        for statement in policy["PolicyDocument"]["Statement"]
+        if statement["Effect"] == "Allow"
+        for action in statement["Action"]
+    }
+    assert {f"iam:{call}" for call in calls} <= granted
