@@ -358,7 +358,7 @@ def test_an_unknown_finding_is_refused_with_an_explanation(stack: Stack) -> None
     assert answer["statusCode"] == 200
     record = refused(stack)
     assert record.data["reason"] == "unknown-finding"
-    assert record.data["slack_user"] == "U0ALICE001"
+    assert record.finding_id == unknown and record.data["slack_user"] == "U0ALICE001"
     assert "no record of this finding" in ephemeral_text(stack, url)
 
 

@@ -19,6 +19,8 @@ from iamwatch.severity import Severity
 
 APPROVAL_WINDOW = timedelta(hours=1)
 QUEUE_STAGE = "queue"
+# Two functions' clocks: an approval may look a little "in the future" to the other one.
+_CLOCK_SKEW = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +46,7 @@ class ApprovalPolicy:
             or record.finding_id != finding.finding_id
             or record.data.get("plan_digest") != digest
             or not record.data.get("queued")
-            or not timedelta(0) <= now - record.at <= APPROVAL_WINDOW
+            or not -_CLOCK_SKEW <= now - record.at <= APPROVAL_WINDOW
         ):
             return None
         listed = record.data.get("approvers")

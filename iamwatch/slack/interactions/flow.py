@@ -78,13 +78,20 @@ class _Refused(Exception):
     """A signed click that is not acted on: recorded, and explained to the clicker."""
 
     def __init__(
-        self, reason: str, explanation: str, finding: Finding | None = None, status: int = 200
+        self,
+        reason: str,
+        explanation: str,
+        finding: Finding | None = None,
+        status: int = 200,
+        subject: str | None = None,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.explanation = explanation
         self.finding = finding
         self.status = status
+        # The (validated) finding id a click named when no such finding was found.
+        self.subject = subject
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +202,9 @@ class Interactions:
 
     def _refuse(self, click: _Click, refused: _Refused) -> Answer:
         data = {**click.audit_data(), "reason": refused.reason}
-        self._append(click, AuditKind.INTERACTION_REFUSED, refused.finding, data)
+        self._append(
+            click, AuditKind.INTERACTION_REFUSED, refused.finding, data, subject=refused.subject
+        )
         logger.warning(
             "slack interaction refused", extra={"reason": refused.reason, "user": click.user}
         )
@@ -345,6 +354,7 @@ class Interactions:
                 "unknown-finding",
                 "iamwatch has no record of this finding (a test alert, or an audit trail from "
                 "another deployment).",
+                subject=wanted,
             )
         return finding
 
@@ -358,12 +368,17 @@ class Interactions:
             )
 
     def _append(
-        self, click: _Click, kind: AuditKind, finding: Finding | None, data: dict[str, Any]
+        self,
+        click: _Click,
+        kind: AuditKind,
+        finding: Finding | None,
+        data: dict[str, Any],
+        subject: str | None = None,
     ) -> AuditRecord:
         if finding is not None:
             record = AuditRecord.about(kind, finding, **data).model_copy(update={"at": click.at})
         else:
-            record = AuditRecord(kind=kind, at=click.at, data=data)
+            record = AuditRecord(kind=kind, at=click.at, finding_id=subject, data=data)
         self._audit.append(record)
         return record
 

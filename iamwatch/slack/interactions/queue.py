@@ -27,9 +27,9 @@ class RemediationRequest(BaseModel):
     channel: str | None = None
     alert_ts: str | None = None
 
-    @field_validator("finding_id")
+    @field_validator("finding_id", "approval_id")
     @classmethod
-    def _finding(cls, value: str) -> str:
+    def _uuid(cls, value: str) -> str:
         return finding_id(value)
 
     @field_validator("plan_digest")
