@@ -43,12 +43,21 @@ def dependencies(build: Path) -> Path:
     return target
 
 
+def _unused(name: str) -> bool:
+    """``ocsf-json-schema`` ships the schema of every OCSF release (~24 MB); the export
+    validates against one (iamwatch/export/ocsf.py), so the others stay out of the zip."""
+    from iamwatch.export.ocsf import OCSF_VERSION
+
+    folder, _, file_name = name.rpartition("/")
+    return folder == "ocsf_json_schema/ocsf" and file_name != f"{OCSF_VERSION}.json"
+
+
 def _files(base: Path, relative_to: Path) -> list[tuple[Path, str]]:
     entries = []
     for path in sorted(base.rglob("*")):
         if not path.is_file() or "__pycache__" in path.parts or path.suffix == ".pyc":
             continue
-        if path.name == ".complete":
+        if path.name == ".complete" or _unused(path.relative_to(relative_to).as_posix()):
             continue
         entries.append((path, path.relative_to(relative_to).as_posix()))
     return entries

@@ -40,6 +40,8 @@ class AuditKind(StrEnum):
     REMEDIATION_UNDONE = "remediation-undone"
     # A Slack interaction that was not acted on: bad signature, stale, replayed, not allowed.
     INTERACTION_REFUSED = "interaction-refused"
+    # Written by the scheduled export.
+    EXPORT_WRITTEN = "export-written"
 
 
 class AuditRecord(BaseModel):

@@ -189,7 +189,9 @@ def route_through_eventbridge(endpoint: str, records: list[dict[str, Any]]) -> l
     arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
-    (rule,) = resources_of("AWS::Events::Rule").values()
+    (rule,) = [
+        r for r in resources_of("AWS::Events::Rule").values() if "EventPattern" in r["Properties"]
+    ]
     pattern = orjson.dumps(rule["Properties"]["EventPattern"]).decode()
     events.put_rule(Name=name, EventPattern=pattern)
     events.put_targets(Rule=name, Targets=[{"Id": "detect", "Arn": arn}])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -12,10 +13,11 @@ from detectors import REGISTRY
 from iamwatch.aws.enrichment import ENRICHMENT_ACTIONS
 from iamwatch.aws.routing import detection_pattern
 from iamwatch.aws.tables import INDEXES, TABLES
+from iamwatch.export.daily import DELIVERY_HORIZON, PREFIX
 from tests.conftest import ROOT
 from tests.template import packaged_template, resources_of
 
-FUNCTIONS = ("Detect", "Notify", "Backfill", "Interactions", "Remediate")
+FUNCTIONS = ("Detect", "Notify", "Backfill", "Export", "Interactions", "Remediate")
 # Explicit denies a role may carry (everything else is an Allow), by role and Sid.
 DENIES = {("Remediate", "ProtectOwnRoles")}
 
@@ -33,9 +35,11 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def test_one_rule_routes_exactly_the_registry_pattern_to_detect() -> None:
-    rules = resources_of("AWS::Events::Rule")
+    rules = [
+        r for r in resources_of("AWS::Events::Rule").values() if "EventPattern" in r["Properties"]
+    ]
     assert len(rules) == 1
-    (rule,) = rules.values()
+    (rule,) = rules
     assert rule["Properties"]["EventPattern"] == detection_pattern(REGISTRY)
     (target,) = rule["Properties"]["Targets"]
     assert target["Arn"] == {"Fn::GetAtt": ["DetectLambdaFunction", "Arn"]}
@@ -64,10 +68,10 @@ def test_roles_are_least_privilege(function: str) -> None:
                 # roles) of this account, KMS keys used through SSM, trail log objects.
                 assert statement["Sid"] in {
                     "Logs", "EnrichmentReadOnly", "DecryptSlackToken", "ReadTrailLogs",
-                    "RemediationReadOnly", "RemediateUsers", "RemediateGroups",
+                    "WriteExports", "RemediationReadOnly", "RemediateUsers", "RemediateGroups",
                     "RemediateRoles", "QuarantineUsers", "ProtectOwnRoles",
                 }, statement  # fmt: skip
-        if statement["Sid"] == "DecryptSlackToken":
+        if statement["Sid"] in {"DecryptSlackToken", "EncryptExports"}:
             assert "kms:ViaService" in str(statement["Condition"])
 
 
@@ -227,11 +231,61 @@ def test_alarms_watch_dead_letters_and_errors() -> None:
         "DetectLambdaFunction",
         "NotifyLambdaFunction",
         "BackfillLambdaFunction",
+        "ExportLambdaFunction",
         "RemediationDeadLetterQueue",
         "InteractionsLambdaFunction",
         "RemediateLambdaFunction",
     ):
         assert any(thing in w for w in watched), thing
+
+
+def test_export_runs_daily_after_the_delivery_horizon() -> None:
+    (rule,) = [
+        r for r in resources_of("AWS::Events::Rule").values()
+        if r["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": ["ExportLambdaFunction", "Arn"]}
+    ]  # fmt: skip
+    match = re.fullmatch(
+        r"cron\((\d+) (\d+) \* \* \? \*\)", rule["Properties"]["ScheduleExpression"]
+    )
+    assert match, rule["Properties"]["ScheduleExpression"]
+    fires = timedelta(hours=int(match[2]), minutes=int(match[1]))
+    # After the horizon, so late deliveries are in; well before the day is old.
+    assert DELIVERY_HORIZON < fires <= timedelta(hours=1)
+
+
+def test_export_bucket_is_kms_encrypted_private_versioned_and_tls_only() -> None:
+    bucket = resources_of("AWS::S3::Bucket")["ExportBucket"]
+    key = resources_of("AWS::KMS::Key")["ExportKey"]
+    assert bucket["DeletionPolicy"] == key["DeletionPolicy"] == "Retain"
+    assert key["Properties"]["EnableKeyRotation"] is True
+    properties = bucket["Properties"]
+    (rule,) = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"] == {
+        "SSEAlgorithm": "aws:kms", "KMSMasterKeyID": {"Fn::GetAtt": ["ExportKey", "Arn"]},
+    }  # fmt: skip
+    assert rule["BucketKeyEnabled"] is True
+    assert properties["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert set(properties["PublicAccessBlockConfiguration"].values()) == {True}
+    assert len(properties["PublicAccessBlockConfiguration"]) == 4
+    policy = resources_of("AWS::S3::BucketPolicy")["ExportBucketPolicy"]["Properties"]
+    denied = {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"}
+    assert denied["DenyInsecureTransport"]["Condition"] == {
+        "Bool": {"aws:SecureTransport": "false"}
+    }
+    assert "s3:x-amz-server-side-encryption" in str(denied["DenyUploadsNotEncryptedWithKms"])
+    assert "ExportKey" in str(denied["DenyUploadsWithAnotherKey"]["Condition"])
+
+
+def test_export_role_writes_only_under_the_export_prefix() -> None:
+    role = resources_of("AWS::IAM::Role")["ExportRole"]
+    statements = {s["Sid"]: s for s in _statements(role)}
+    assert statements["WriteExports"]["Action"] == ["s3:PutObject"]
+    assert statements["WriteExports"]["Resource"] == {
+        "Fn::Sub": f"${{ExportBucket.Arn}}/{PREFIX}/*"
+    }
+    assert statements["EncryptExports"]["Action"] == ["kms:GenerateDataKey"]
+    assert statements["EncryptExports"]["Resource"] == {"Fn::GetAtt": ["ExportKey", "Arn"]}
+    assert statements["AuditRead"]["Action"] == ["dynamodb:Query"]
 
 
 def test_logs_are_retained_for_a_bounded_time() -> None:

@@ -24,6 +24,9 @@ class Deployment(BaseModel):
     idempotency_ttl_seconds: int = Field(default=2 * 24 * 3600, ge=24 * 3600)
     enrichment: bool = True
     max_receive_count: int = Field(default=5, ge=1)
+    # Only the export function has these (its own environment in serverless.yml).
+    export_bucket: str | None = None
+    export_kms_key_arn: str | None = None
     # Where the interactions endpoint queues approved remediations (interactions function only).
     remediation_queue_url: str | None = None
 

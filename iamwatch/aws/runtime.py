@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Any
 from iamwatch import observability as obs
 from iamwatch.audit import AuditKind, AuditRecord
 from iamwatch.aws.deployment import Deployment, load_deployment
-from iamwatch.settings import Settings, load_settings
+from iamwatch.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
     from iamwatch.aws.audit import DynamoDBAuditLog
+    from iamwatch.aws.export import DailyExporter
     from iamwatch.aws.state import DynamoDBStateStore
     from iamwatch.events import CloudTrailRecord
     from iamwatch.pipeline import DetectionPipeline
@@ -128,6 +129,18 @@ class Runtime:
         window = timedelta(seconds=self.settings.slack_dedup_window_seconds)
         store = DynamoDBDedupStore(self.client("dynamodb"), self.deployment.state_table, window)
         return build_notifier(self.settings, store=store)
+
+    @cached_property
+    def exporter(self) -> DailyExporter:
+        from iamwatch.aws.export import DailyExporter, ExportDestination
+
+        bucket, key = self.deployment.export_bucket, self.deployment.export_kms_key_arn
+        if not bucket or not key:
+            raise SettingsError(
+                "the export needs IAMWATCH_EXPORT_BUCKET and IAMWATCH_EXPORT_KMS_KEY_ARN"
+            )
+        destination = ExportDestination(bucket=bucket, kms_key_arn=key)
+        return DailyExporter(self.audit, self.client("s3"), destination)
 
     def notify(self, body: str, receive_count: int) -> None:
         """Deliver one queued finding. A transient Slack failure raises, so the message goes

@@ -12,7 +12,7 @@ default the ``--state`` file, else ``~/.local/state/iamwatch/audit.db``): findin
 Slack deliveries and their outcomes, suppressions, malformed records and detector failures.
 Exit codes of ``iamwatch export`` (docs/export.md): 0 written (an empty window is not an
 error); 2 usage error (bad option or window, unreadable audit file); 5 the output could not
-be written (file or S3).
+be written (file or S3), or with ``--to-securityhub`` some finding was not imported.
 Exit codes of ``iamwatch remediate`` (docs/remediation.md): 0 the plan was shown, applied or
 undone; 2 usage error (unknown finding or action id, bad option); 6 AWS refused or failed a
 step, the credentials are for another account, or the step cannot be undone (what was done
@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING
 import typer
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from rich.console import Console
 
 EXIT_OK = 0
@@ -57,6 +59,20 @@ def _stderr_console() -> Console:
 def _fail(message: str) -> typer.Exit:
     _stderr_console().print(f"error: {message}", markup=False)
     return typer.Exit(EXIT_USAGE)
+
+
+def _existing_audit_trail(config: Path | None, audit: Path | None) -> Path:
+    """The audit trail a command reads (``--audit``, settings, or the default); it must exist."""
+    from iamwatch.settings import SettingsError, load_settings
+
+    try:
+        settings = load_settings(config, audit_path=audit)
+    except SettingsError as error:
+        raise _fail(str(error)) from None
+    path = settings.resolved_audit_path
+    if not path.is_file():
+        raise _fail(f"no audit trail at {path}; run iamwatch scan first, or pass --audit")
+    return path
 
 
 def main() -> None:

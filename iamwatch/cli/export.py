@@ -11,16 +11,19 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from iamwatch.cli import EXIT_OUTPUT_FAILED, _fail, _stderr_console, app
+from iamwatch.cli import EXIT_OUTPUT_FAILED, _existing_audit_trail, _fail, _stderr_console, app
 
 if TYPE_CHECKING:
-    from iamwatch.export import ExportFormat
+    from rich.console import Console
+
+    from iamwatch.export import ExportedFinding, ExportFormat
 
 
 class ExportFormatOption(StrEnum):
     JSONL = "jsonl"
     CSV = "csv"
     OCSF = "ocsf"
+    ASFF = "asff"
 
 
 def _parse_moment(option: str, value: str) -> datetime:
@@ -51,7 +54,7 @@ def export(
         typer.Option(help="End of the window, exclusive. Default: now.", show_default=False),
     ] = None,
     export_format: Annotated[
-        ExportFormatOption, typer.Option("--format", "-f", help="jsonl, csv or ocsf.")
+        ExportFormatOption, typer.Option("--format", "-f", help="jsonl, csv, ocsf or asff.")
     ] = ExportFormatOption.JSONL,
     audit: Annotated[
         Path | None,
@@ -75,6 +78,14 @@ def export(
     config: Annotated[
         Path | None, typer.Option(help="TOML settings file (also IAMWATCH_CONFIG).")
     ] = None,
+    to_securityhub: Annotated[
+        bool,
+        typer.Option(
+            "--to-securityhub",
+            help="Import the findings into AWS Security Hub as ASFF (BatchImportFindings) "
+            "for the calling account and region, instead of writing them.",
+        ),
+    ] = False,
 ) -> None:
     """Export the findings raised in a time window, from the audit trail, with their latest
     delivery outcome (docs/export.md)."""
@@ -83,7 +94,6 @@ def export(
 
     from iamwatch.audit import SQLiteAuditLog
     from iamwatch.export import ExportFormat, collect, render
-    from iamwatch.settings import SettingsError, load_settings
     from iamwatch.terminal import printable
 
     chosen = ExportFormat(export_format)
@@ -91,13 +101,9 @@ def export(
     start = _parse_moment("--since", since) if since else end - timedelta(hours=24)
     if start >= end:
         raise _fail("--since must be before --until")
-    try:
-        settings = load_settings(config, audit_path=audit)
-    except SettingsError as error:
-        raise _fail(str(error)) from None
-    path = settings.resolved_audit_path
-    if not path.is_file():
-        raise _fail(f"no audit trail at {path}; run iamwatch scan first, or pass --audit")
+    if to_securityhub and output is not None:
+        raise _fail("--to-securityhub sends the findings to Security Hub; drop --output")
+    path = _existing_audit_trail(config, audit)
     try:
         log = SQLiteAuditLog(path)
         try:
@@ -106,8 +112,11 @@ def export(
             log.close()
     except sqlite3.Error as error:
         raise _fail(f"audit trail {path}: {error}") from None
-    body = render(rows, chosen, bom=bom)
     errors = _stderr_console()
+    if to_securityhub:
+        _to_securityhub(rows, errors)
+        return
+    body = render(rows, chosen, bom=bom)
     try:
         where = _write_export(body, output, chosen, start, end)
     except (OSError, ExportOutputError) as error:
@@ -119,6 +128,39 @@ def export(
         markup=False,
         highlight=False,
     )
+
+
+def _to_securityhub(rows: list[ExportedFinding], errors: Console) -> None:
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from iamwatch.aws.securityhub import import_findings
+    from iamwatch.terminal import printable
+
+    try:
+        session = boto3.session.Session()
+        # Standard retries back off on BatchImportFindings' throttling (10 calls a second).
+        client = session.client("securityhub", config=Config(retries={"mode": "standard"}))
+        account = session.client("sts").get_caller_identity()["Account"]
+        region = client.meta.region_name
+        report = import_findings(client, rows, account, region)
+    except (BotoCoreError, ClientError) as error:
+        errors.print(
+            f"error: could not import into Security Hub: {printable(str(error))}", markup=False
+        )
+        raise typer.Exit(EXIT_OUTPUT_FAILED) from None
+    for finding_id, reason in report.failed:
+        errors.print(f"error: {finding_id}: {printable(reason)}", markup=False)
+    failed = f"; {len(report.failed):,} failed." if report.failed else "."
+    errors.print(
+        f"Imported {report.imported:,} finding(s) into Security Hub in account {account}, "
+        f"{region}{failed}",
+        markup=False,
+        highlight=False,
+    )
+    if not report.ok:
+        raise typer.Exit(EXIT_OUTPUT_FAILED)
 
 
 class ExportOutputError(Exception):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from iamwatch.cli import EXIT_REMEDIATION_FAILED, _fail, _stderr_console, app
+from iamwatch.cli import EXIT_REMEDIATION_FAILED, _existing_audit_trail, _fail, _stderr_console, app
 
 if TYPE_CHECKING:
     from iamwatch.audit import SQLiteAuditLog
@@ -65,19 +65,12 @@ def remediate(
     """Show a finding's remediation plan; --apply it with your AWS credentials; --undo it."""
     from iamwatch.audit import SQLiteAuditLog, raised_finding
     from iamwatch.remediation import PlanError, RemediationError, plan_remediation
-    from iamwatch.settings import SettingsError, load_settings
 
     if (finding_id is None) == (undo is None):
         raise _fail("give a FINDING_ID to plan or apply, or --undo ACTION_ID, not both")
     if undo is not None and (apply or action):
         raise _fail("--undo takes no --apply or --action")
-    try:
-        settings = load_settings(config, audit_path=audit)
-    except SettingsError as error:
-        raise _fail(str(error)) from None
-    path = settings.resolved_audit_path
-    if not path.is_file():
-        raise _fail(f"no audit trail at {path}; run iamwatch scan first, or pass --audit")
+    path = _existing_audit_trail(config, audit)
     try:
         log = SQLiteAuditLog(path)
     except sqlite3.Error as error:

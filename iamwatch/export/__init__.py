@@ -1,5 +1,5 @@
 """Export: the findings raised in a time window, rebuilt from the audit trail, with their
-latest delivery outcome, as JSON Lines, CSV or OCSF (docs/export.md).
+latest delivery outcome, as JSON Lines, CSV, OCSF or ASFF (docs/export.md).
 
 The window is on when a finding was raised (the audit record's time), ``[since, until)``.
 Finding ids are stable (uuid5 of detector and event id), so exports can be diffed and
@@ -29,10 +29,13 @@ class ExportFormat(StrEnum):
     JSONL = "jsonl"
     CSV = "csv"
     OCSF = "ocsf"
+    ASFF = "asff"
 
     @property
     def extension(self) -> str:
-        return {"jsonl": "jsonl", "csv": "csv", "ocsf": "ocsf.jsonl"}[self.value]
+        return {"jsonl": "jsonl", "csv": "csv", "ocsf": "ocsf.jsonl", "asff": "asff.jsonl"}[
+            self.value
+        ]
 
     @property
     def content_type(self) -> str:
@@ -67,13 +70,18 @@ def as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def collect(log: AuditLog, since: datetime, until: datetime) -> list[ExportedFinding]:
+def collect(
+    log: AuditLog, since: datetime, until: datetime, *, deliveries_until: datetime | None = None
+) -> list[ExportedFinding]:
     """The findings first raised in ``[since, until)``; the delivery outcome is the latest
-    recorded for each, whenever it was recorded (deliveries follow the raise)."""
+    recorded for each (deliveries follow the raise) before ``deliveries_until``, by default
+    whenever it was recorded. A fixed horizon makes re-exports of a past window identical;
+    the day-partitioned DynamoDB store also needs one, as it reads one day at a time."""
     since, until = as_utc(since), as_utc(until)
+    horizon = _END_OF_TIME if deliveries_until is None else as_utc(deliveries_until)
     raised: dict[str, tuple[datetime, Finding]] = {}
     latest: dict[str, tuple[datetime, dict[str, Any]]] = {}
-    for record in log.read(since, _END_OF_TIME):
+    for record in log.read(since, horizon):
         finding_id = record.finding_id
         if finding_id is None:
             continue
@@ -105,7 +113,7 @@ def collect(log: AuditLog, since: datetime, until: datetime) -> list[ExportedFin
 
 
 def render(rows: Iterable[ExportedFinding], export_format: ExportFormat, bom: bool = True) -> bytes:
-    """The whole export as bytes; the OCSF library is imported only for ``ocsf``."""
+    """The whole export as bytes; the OCSF and ASFF validators are imported only for theirs."""
     if export_format is ExportFormat.CSV:
         from iamwatch.export.csv import render_csv
 
@@ -114,6 +122,10 @@ def render(rows: Iterable[ExportedFinding], export_format: ExportFormat, bom: bo
         from iamwatch.export.ocsf import render_ocsf
 
         return render_ocsf(rows)
+    if export_format is ExportFormat.ASFF:
+        from iamwatch.export.asff import render_asff
+
+        return render_asff(rows)
     from iamwatch.export.jsonl import render_jsonl
 
     return render_jsonl(rows)

@@ -1,0 +1,20 @@
+"""The daily schedule (or ``{"day": "YYYY-MM-DD"}`` by hand) in; that UTC day's findings out
+to the export bucket as JSON Lines, OCSF and CSV, date-partitioned and SSE-KMS. A failed
+write raises, so Lambda retries and the errors alarm fires."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from iamwatch.aws.runtime import runtime
+from iamwatch.observability import flushing, logger, metrics
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@flushing
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return runtime().exporter.run(event).model_dump(mode="json")
