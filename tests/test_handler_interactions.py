@@ -540,3 +540,71 @@ def test_only_the_remediate_function_calls_iam_and_its_role_grants_every_call(
         for action in statement["Action"]
     }
     assert {f"iam:{call}" for call in calls} <= granted
+
+
+def test_the_thread_reply_says_what_cannot_be_undone(stack: Stack) -> None:
+    iam = stack.deployed.client("iam")
+    user = f"contractor-{uuid.uuid4().hex[:8]}"
+    iam.create_user(UserName=user)
+    iam.create_login_profile(UserName=user, Password="Correct-Horse-Battery-9")
+    case = "positive_iam_user_creates_login_profile_with_cli.json"
+    record = copy.deepcopy(load_case(EVENTS_DIR / "console-password-created" / case).records[0])
+    record["eventID"] = str(uuid.uuid4())
+    record["recipientAccountId"] = "123456789012"  # moto's account, where the function runs
+    record["requestParameters"]["userName"] = user
+    record["responseElements"]["loginProfile"]["userName"] = user
+    alert = stack.alert(record, detector="console-password-created")
+    answer, _ = confirm(stack, show_plan(stack, alert, APPROVERS[0]), APPROVERS[0])
+    assert answer["statusCode"] == 200
+    stack.remediate()
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_login_profile(UserName=user)
+    reply = str(stack.slack.replies(alert.ts)[-1].blocks)
+    assert "Cannot be undone: a deleted console password cannot be restored" in reply
+    (deleted, quarantined) = stack.audit("remediation-applied")
+    assert deleted.data["before"]["login_profile"] is True
+    assert deleted.data["after"] == {"login_profile": False}
+    assert f"--undo {deleted.record_id}" not in reply
+    assert f"`iamwatch remediate --undo {quarantined.record_id}`" in reply
+
+
+def test_a_finding_from_another_account_is_not_remediated_here(stack: Stack) -> None:
+    """With organization forwarding, member accounts' findings reach this account; the
+    remediate function acts only in its own account, and says so."""
+    user, key = iam_user_with_key(stack)
+    record = key_created(user, key)
+    record["recipientAccountId"] = "111122223333"
+    alert = stack.alert(record)
+    answer, _ = confirm(stack, show_plan(stack, alert, APPROVERS[0]), APPROVERS[0])
+    assert answer["statusCode"] == 200
+    stack.remediate()
+    assert key_status(stack, user, key) == "Active"
+    (failed,) = stack.audit("remediation-failed")
+    assert "account 111122223333" in failed.data["error"]
+    assert failed.data["by"] == f"slack:{APPROVERS[0]}"
+    assert "stopped" in stack.slack.replies(alert.ts)[-1].blocks[0]["text"]["text"]
+    assert stack.queued() == []
+
+
+def test_an_unreadable_queued_message_fails_alone(stack: Stack) -> None:
+    """Partial batch response: the bad message returns to the queue (and, after its retries,
+    to the dead-letter queue); the good one in the same batch is applied."""
+    user, key = iam_user_with_key(stack)
+    alert = stack.alert(key_created(user, key))
+    confirm(stack, show_plan(stack, alert, APPROVERS[0]), APPROVERS[0])
+    (good,) = stack.deployed.client("sqs").receive_message(
+        QueueUrl=stack.remediation_queue_url, MaxNumberOfMessages=10
+    )["Messages"]
+    records = [
+        {"messageId": "bad", "receiptHandle": "r1", "body": '{"finding_id": "../x"}'},
+        {"messageId": "good", "receiptHandle": "r2", "body": good["Body"]},
+    ]
+    event = {"Records": [
+        {**r, "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
+         "md5OfBody": "", "eventSource": "aws:sqs", "awsRegion": "us-east-1",
+         "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:remediation"}
+        for r in records
+    ]}  # fmt: skip
+    result = remediate.handler(event, LambdaContext())
+    assert result["batchItemFailures"] == [{"itemIdentifier": "bad"}]
+    assert key_status(stack, user, key) == "Inactive"
