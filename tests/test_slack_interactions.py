@@ -64,10 +64,12 @@ class Core:
         state_path: Path | None = None,
         two_person: bool = False,
         queue: ListQueue | None = None,
+        approvers: frozenset[str] = frozenset({APPROVER, OTHER}),
+        audit: SQLiteAuditLog | None = None,
     ) -> None:
         self.slack = slack
         self.clock = Clock()
-        self.audit = SQLiteAuditLog()
+        self.audit = audit or SQLiteAuditLog()
         self.state = SQLiteStateStore(state_path)
         self.queue = queue or ListQueue()
         self.interactions = Interactions(
@@ -78,7 +80,7 @@ class Core:
                 lambda: SecretStr(SlackServer.TOKEN), api_url=slack.api_url, timeout=2
             ),
             queue=self.queue,
-            policy=ApprovalPolicy(frozenset({APPROVER, OTHER}), two_person=two_person),
+            policy=ApprovalPolicy(approvers, two_person=two_person),
             clock=self.clock,
         )
 
@@ -350,6 +352,24 @@ def test_an_approval_older_than_an_hour_does_not_count(slack: SlackServer) -> No
     assert core.send(click(messages.CONFIRM_ACTION, value, user=APPROVER)).outcome == "queued"
     (request,) = core.queue.requests
     assert request.approvers == (OTHER, APPROVER)
+
+
+def test_an_approver_removed_from_the_setting_no_longer_counts(slack: SlackServer) -> None:
+    before = Core(slack, two_person=True)
+    finding = critical_key_finding()
+    before.raise_finding(finding)
+    value = f"{finding.finding_id}|{plan_remediation(finding).digest}|-"
+    assert before.send(click(messages.CONFIRM_ACTION, value, user=APPROVER)).outcome == (
+        "approved-pending"
+    )
+    third = "U0APPROVE3"
+    after = Core(slack, two_person=True, approvers=frozenset({OTHER, third}), audit=before.audit)
+    assert after.send(click(messages.CONFIRM_ACTION, value, user=OTHER)).outcome == (
+        "approved-pending"
+    )
+    assert after.send(click(messages.CONFIRM_ACTION, value, user=third)).outcome == "queued"
+    (request,) = after.queue.requests
+    assert request.approvers == (OTHER, third)
 
 
 def test_a_plan_confirmed_against_an_old_digest_is_refused(core: Core) -> None:

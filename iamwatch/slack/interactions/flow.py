@@ -291,7 +291,12 @@ class Interactions:
                 "alert's thread.",
                 finding,
             )
-        earlier = pending_approvers(history, digest, click.at)
+        # An approver removed from the setting since approving no longer counts.
+        earlier = [
+            user
+            for user in pending_approvers(history, digest, click.at)
+            if self._policy.may_approve(user)
+        ]
         if click.user in earlier:
             raise _Refused(
                 "same-approver-twice",
