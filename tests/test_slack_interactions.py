@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from iamwatch.audit import SQLiteAuditLog, finding_raised
@@ -333,6 +335,33 @@ def test_hostile_names_in_a_plan_render_inert(core: Core, slack: SlackServer) ->
     for text, _ in message_texts(shown.body):
         assert live_tokens(text) == [], text
     assert "<!channel>" not in str(shown.body) and "evil.example" not in str(shown.body)
+
+
+hostile = st.one_of(
+    st.text(max_size=3000),
+    st.sampled_from(["<!channel>", "<@U0BOSS0001>", "https://evil.example", "*b* `c` ~d~"]),
+    st.text(alphabet="\U0001f600<>&*_`~@.:/ \n\u202e", min_size=500, max_size=4000),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(title=hostile, target=hostile, key=hostile, group=hostile)
+def test_plans_of_hostile_findings_are_valid_inert_messages(
+    title: str, target: str, key: str, group: str
+) -> None:
+    for detector in ("access-key-created", "user-added-to-group", "admin-policy-attached"):
+        finding = sample_finding(detector).model_copy(
+            update={
+                "title": title,
+                "target": target,
+                "details": {"accessKeyId": key, "groupName": group, "policyName": group},
+            }
+        )
+        message = messages.plan_message(finding, plan_remediation(finding), "1715000001.000001", 2)
+        payload = message.payload()
+        assert payload_problems(payload) == []
+        for text, _ in message_texts(payload):
+            assert live_tokens(text) == [], text
 
 
 def test_an_approval_older_than_an_hour_does_not_count(slack: SlackServer) -> None:

@@ -25,7 +25,7 @@ from slack_sdk.models.blocks import (
 
 from iamwatch.finding import Finding
 from iamwatch.settings import SLACK_USER_ID
-from iamwatch.slack.escape import neutralise, truncate_plain
+from iamwatch.slack.escape import neutralise, truncate_plain, utf16_length
 from iamwatch.slack.interactions.payload import confirm_value
 from iamwatch.slack.render import MAX_BLOCKS, SECTION_TEXT_MAX, SlackMessage
 
@@ -59,11 +59,12 @@ def _sections(lines: Iterable[str]) -> list[SectionBlock]:
     current: list[str] = []
     used = 0
     for line in lines:
-        if current and used + len(line) + 1 > SECTION_TEXT_MAX - 100:
+        size = utf16_length(line) + 1  # Slack counts UTF-16 units
+        if current and used + size > SECTION_TEXT_MAX - 100:
             sections.append(SectionBlock(text=_mrkdwn("\n".join(current))))
             current, used = [], 0
         current.append(line)
-        used += len(line) + 1
+        used += size
     if current:
         sections.append(SectionBlock(text=_mrkdwn("\n".join(current))))
     return sections
