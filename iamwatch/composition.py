@@ -16,7 +16,7 @@ from iamwatch.state import SQLiteStateStore, StateStore
 if TYPE_CHECKING:
     from iamwatch.slack.dedup import DedupStore
     from iamwatch.slack.notifier import SlackNotifier
-    from iamwatch.slack.secrets import TokenSource
+    from iamwatch.slack.secrets import SecretSource, TokenSource
     from iamwatch.slack.transport import SlackTransport
 
 
@@ -39,6 +39,34 @@ def slack_token_source(settings: Settings) -> TokenSource:
     if settings.slack_token_secret_id is not None:
         return secrets.secrets_manager_token(settings.slack_token_secret_id, max_age)
     raise SettingsError("IAMWATCH_SLACK_TOKEN: not set")
+
+
+def slack_signing_secret_source(settings: Settings) -> SecretSource:
+    """The app's signing secret, from the same three kinds of place as the bot token."""
+    from iamwatch.slack import secrets
+
+    max_age = settings.slack_token_cache_seconds
+    if settings.slack_signing_secret is not None:
+        return secrets.static_secret(settings.slack_signing_secret)
+    if settings.slack_signing_secret_ssm_parameter is not None:
+        return secrets.ssm_secret(
+            settings.slack_signing_secret_ssm_parameter,
+            max_age,
+            setting="IAMWATCH_SLACK_SIGNING_SECRET_SSM_PARAMETER",
+            check=secrets.signing_secret_problem,
+        )
+    if settings.slack_signing_secret_secret_id is not None:
+        return secrets.secrets_manager_secret(
+            settings.slack_signing_secret_secret_id,
+            max_age,
+            setting="IAMWATCH_SLACK_SIGNING_SECRET_SECRET_ID",
+            keys=secrets.SIGNING_SECRET_KEYS,
+            check=secrets.signing_secret_problem,
+        )
+    raise SettingsError(
+        "IAMWATCH_SLACK_SIGNING_SECRET: not set; the interactions endpoint needs the Slack "
+        "app's signing secret (or IAMWATCH_SLACK_SIGNING_SECRET_SSM_PARAMETER / _SECRET_ID)"
+    )
 
 
 def build_slack_transport(
@@ -109,4 +137,5 @@ def build_notifier(
         repeats=settings.slack_repeats,
         suppressions=settings.suppressions,
         today=today,
+        interactive=settings.slack_interactivity,
     )

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from iamwatch import observability as obs
-from iamwatch.audit import AuditKind, AuditLog, AuditRecord
+from iamwatch.audit import AuditKind, AuditLog, AuditRecord, finding_raised
 from iamwatch.engine import DetectorFailure, Engine
 from iamwatch.events import CloudTrailRecord
 from iamwatch.finding import Finding
@@ -112,7 +112,8 @@ class DetectionPipeline:
                     "severity": finding.severity.value,
                 },
             )
-            self.audit.append(AuditRecord.about(AuditKind.FINDING_RAISED, finding))
+            # The whole finding: Slack actions and exports rebuild it from the audit trail.
+            self.audit.append(finding_raised(finding))
         if evaluation.failures:
             raise DetectorErrors(evaluation.failures)
         return outcome

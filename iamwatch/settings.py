@@ -55,6 +55,14 @@ _SECRET_ID = re.compile(r"^[A-Za-z0-9/_+=.@:-]{1,2048}$")
 # Characters every resource kind iamwatch deploys (functions, roles, queues, tables, rules,
 # stacks) allows in its name, so a prefix of them can match all of them.
 _SELF_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+# Slack user ids (U... for most users, W... on Enterprise Grid): the only form an approver
+# may be given in, and the only form ever rendered back as a <@mention>.
+SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,30}$")
+_SIGNING_SECRET_SOURCES = (
+    "slack_signing_secret",
+    "slack_signing_secret_ssm_parameter",
+    "slack_signing_secret_secret_id",
+)
 _SEVERITY_CHANNELS = {
     Severity.CRITICAL: "slack_channel_critical",
     Severity.HIGH: "slack_channel_high",
@@ -111,11 +119,21 @@ class Settings(BaseModel):
     slack_max_retry_wait_seconds: int = Field(default=60, ge=1, le=900)
     slack_timeout_seconds: int = Field(default=10, ge=1, le=120)
     suppressions: tuple[SuppressionRule, ...] = ()
+    # Slack buttons (Acknowledge, Remediate) and the interactions endpoint behind them.
+    slack_interactivity: bool = False
+    slack_signing_secret: SecretStr | None = None
+    slack_signing_secret_ssm_parameter: str | None = None
+    slack_signing_secret_secret_id: str | None = None
+    slack_approvers: tuple[str, ...] = ()
+    slack_two_person_approval: bool = False
 
     @field_validator(
         "slack_token",
         "slack_token_ssm_parameter",
         "slack_token_secret_id",
+        "slack_signing_secret",
+        "slack_signing_secret_ssm_parameter",
+        "slack_signing_secret_secret_id",
         "slack_webhook_url",
         "slack_channel",
         "slack_channel_critical",
@@ -189,7 +207,33 @@ class Settings(BaseModel):
             )
         return value
 
-    @field_validator("slack_token_ssm_parameter")
+    @field_validator("slack_signing_secret")
+    @classmethod
+    def _signing_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and any(char.isspace() for char in value.get_secret_value()):
+            raise ValueError("must be the app's signing secret, without spaces")
+        return value
+
+    @field_validator("slack_approvers", mode="before")
+    @classmethod
+    def _approver_list(cls, value: object) -> object:
+        # The environment gives "U01,U02"; TOML gives a list.
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("slack_approvers")
+    @classmethod
+    def _approver_ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            if not SLACK_USER_ID.match(item):
+                raise ValueError(
+                    "must be Slack user ids such as U0123ABCD, separated by commas (names and "
+                    "@handles can be renamed, ids cannot)"
+                )
+        return tuple(dict.fromkeys(value))
+
+    @field_validator("slack_token_ssm_parameter", "slack_signing_secret_ssm_parameter")
     @classmethod
     def _ssm_name(cls, value: str | None) -> str | None:
         if value is not None and not _SSM_NAME.match(value):
@@ -198,7 +242,7 @@ class Settings(BaseModel):
             )
         return value
 
-    @field_validator("slack_token_secret_id")
+    @field_validator("slack_token_secret_id", "slack_signing_secret_secret_id")
     @classmethod
     def _secret_id(cls, value: str | None) -> str | None:
         if value is not None and not _SECRET_ID.match(value):
@@ -238,7 +282,29 @@ class Settings(BaseModel):
                 "required with a Slack bot token: the channel for severities without their own "
                 "IAMWATCH_SLACK_CHANNEL_<SEVERITY>",
             )
+        self._check_interactivity()
         return self
+
+    def _check_interactivity(self) -> None:
+        secrets = [name for name in _SIGNING_SECRET_SOURCES if getattr(self, name) is not None]
+        if len(secrets) > 1:
+            raise _FieldProblem(
+                secrets[1],
+                "set only one of IAMWATCH_SLACK_SIGNING_SECRET, "
+                "IAMWATCH_SLACK_SIGNING_SECRET_SSM_PARAMETER and "
+                "IAMWATCH_SLACK_SIGNING_SECRET_SECRET_ID",
+            )
+        if self.slack_interactivity and self.slack_webhook_url is not None:
+            raise _FieldProblem(
+                "slack_interactivity",
+                "buttons need a bot token: acknowledging updates the alert, which an incoming "
+                "webhook cannot do",
+            )
+        if self.slack_two_person_approval and len(self.slack_approvers) < 2:
+            raise _FieldProblem(
+                "slack_two_person_approval",
+                "two-person approval needs at least two IAMWATCH_SLACK_APPROVERS",
+            )
 
     @property
     def resolved_audit_path(self) -> Path:
@@ -266,6 +332,10 @@ class Settings(BaseModel):
                 self.slack_token_secret_id,
             )
         )
+
+    @property
+    def slack_signing_secret_configured(self) -> bool:
+        return any(getattr(self, name) is not None for name in _SIGNING_SECRET_SOURCES)
 
     @property
     def slack_channels(self) -> dict[Severity, str]:

@@ -1,11 +1,12 @@
 """A real HTTP server on loopback that speaks enough of the Slack Web API for tests.
 
 It serves ``POST /api/chat.postMessage``, ``POST /api/chat.update`` (JSON or form bodies, with
-the bot token checked) and an incoming-webhook path; validates every message the way Slack
-does (block count and text limits: ``invalid_blocks``); records every request; and can be
-scripted to answer the next requests, or every request for a channel, with 429 + Retry-After,
-5xx, a dropped connection or an ``ok: false`` error. ``live_tokens`` says what Slack would
-turn into a live mention or link in a piece of mrkdwn.
+the bot token checked), an incoming-webhook path and interaction ``response_url`` paths
+(``/actions/...``: ephemeral replies to whoever clicked, made by ``response_url()``);
+validates every message the way Slack does (block count and text limits: ``invalid_blocks``);
+records every request; and can be scripted to answer the next requests, or every request for a
+channel, with 429 + Retry-After, 5xx, a dropped connection or an ``ok: false`` error.
+``live_tokens`` says what Slack would turn into a live mention or link in a piece of mrkdwn.
 
     with SlackServer() as slack:
         slack.rate_limit_next(1, retry_after=2)
@@ -69,6 +70,8 @@ class RecordedRequest:
 
     @property
     def method(self) -> str:
+        if self.path.startswith("/actions/"):
+            return "response_url"
         return self.path.rsplit("/", 1)[-1] if self.path.startswith("/api/") else "webhook"
 
 
@@ -87,6 +90,7 @@ class Message:
 class SlackServer:
     TOKEN = "xoxb-iamwatch-loopback-token"
     WEBHOOK_PATH = "/services/T0000000/B0000000/loopbackwebhooksecret"
+    ACTIONS_PREFIX = "/actions/"
 
     def __init__(self, token: str = TOKEN, channels: set[str] | None = None) -> None:
         self.token = token
@@ -176,6 +180,23 @@ class SlackServer:
     def requests_for(self, method: str) -> list[RecordedRequest]:
         with self._lock:
             return [r for r in self.requests if r.method == method]
+
+    def response_url(self) -> str:
+        """A fresh interaction response URL on this server, as Slack puts in a payload."""
+        with self._lock:
+            self._counter += 1
+            number = self._counter
+        return f"{self.base_url}{self.ACTIONS_PREFIX}T0000000/{number}/responsesecret{number:04d}"
+
+    def responses(self, response_url: str | None = None) -> list[Message]:
+        """Messages sent to response URLs (all, or to one), oldest first."""
+        path = None if response_url is None else response_url[len(self.base_url) :]
+        with self._lock:
+            return [
+                m
+                for m in self.messages
+                if m.via == "response_url" and (path is None or m.channel == path)
+            ]
 
     # Handling --------------------------------------------------------------------------------
     def _next_ts(self) -> str:
@@ -267,6 +288,23 @@ class SlackServer:
             )
         return 200, "ok"
 
+    def handle_response_url(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+        problems = payload_problems(body)
+        if problems:
+            return 400, {"ok": False, "error": problems[0][0]}
+        with self._lock:
+            self.messages.append(
+                Message(
+                    channel=path,
+                    ts=self._next_ts(),
+                    text=str(body.get("text") or ""),
+                    blocks=list(body.get("blocks") or []),
+                    via="response_url",
+                    body=body,
+                )
+            )
+        return 200, {"ok": True}
+
 
 def _handler_for(server: SlackServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
@@ -303,6 +341,9 @@ def _handler_for(server: SlackServer) -> type[BaseHTTPRequestHandler]:
             if webhook:
                 status, text = server.handle_webhook(body)
                 self._answer(record, status, text)
+            elif self.path.startswith(server.ACTIONS_PREFIX):
+                status, answer = server.handle_response_url(self.path, body)
+                self._answer(record, status, answer)
             elif self.path.startswith("/api/"):
                 method = self.path[len("/api/") :].split("?", 1)[0]
                 self._answer(record, 200, server.handle_api(method, headers, body))

@@ -1,9 +1,11 @@
 """Secrets never leak: a full run with a known fake Slack token (from an SSM SecureString on
 moto) and a known incoming-webhook secret, through the detect and notify handlers (with
 Slack failing: 5xx, then invalid_auth) and the CLI (``iamwatch scan --slack`` and
-``iamwatch slack test``, in subprocesses), capturing every log, span, audit record,
-dead letter, queued message, Slack request body and error message: neither secret appears
-anywhere, in plain, URL-encoded, JSON-escaped, repr() or base64 form."""
+``iamwatch slack test``, in subprocesses), and with a known signing secret through the
+interactions and remediate handlers (signed, forged, stale, replayed and malformed clicks),
+capturing every log, span, audit record, dead letter, queued message, Slack request body and
+error message: no secret appears anywhere, in plain, URL-encoded, JSON-escaped, repr() or
+base64 form."""
 
 from __future__ import annotations
 
@@ -42,7 +44,8 @@ MARKER = uuid.uuid4().hex
 TOKEN = f"xoxb-4242-{MARKER}"
 WEBHOOK_SECRET = f"whsecret{uuid.uuid4().hex}"
 WEBHOOK_PATH = f"/services/T0000000/B0000000/{WEBHOOK_SECRET}"
-SECRETS = (TOKEN, WEBHOOK_SECRET)
+SIGNING_SECRET = f"signing{uuid.uuid4().hex}"
+SECRETS = (TOKEN, WEBHOOK_SECRET, SIGNING_SECRET)
 RECORDS = [
     c.records[0]
     for c in detector_cases()
@@ -276,3 +279,93 @@ def test_the_cli_never_exposes_the_token_or_the_webhook(tmp_path: Path, slack: S
                     rows = db.execute(f'SELECT * FROM "{name}"').fetchall()
                     assert_clean(f"{path.name}:{name}", repr(rows))
             assert_clean(path.name, path.read_bytes())
+
+
+def test_the_slack_buttons_never_expose_the_signing_secret_or_the_token(
+    deployed: Deployed,
+    monkeypatch: pytest.MonkeyPatch,
+    slack: SlackServer,
+    collector: Collector,
+    captured: tuple[io.StringIO, Everything],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from handlers import interactions, remediate
+    from iamwatch.slack.interactions.messages import CONFIRM_ACTION
+    from iamwatch.slack.render import ACKNOWLEDGE_ACTION, REMEDIATE_ACTION
+    from tests.interactions import click, form, http_event, signed_headers
+
+    buffer, everything = captured
+    parameter = f"/iamwatch/{uuid.uuid4().hex[:8]}/slack-signing-secret"
+    deployed.client("ssm").put_parameter(Name=parameter, Value=SIGNING_SECRET, Type="SecureString")
+    sqs = deployed.client("sqs")
+    queue = sqs.create_queue(QueueName=f"iamwatch-remediation-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    for name, value in {
+        "IAMWATCH_SLACK_CHANNEL": "C0ALERTS01",
+        "IAMWATCH_SLACK_INTERACTIVITY": "true",
+        "IAMWATCH_SLACK_SIGNING_SECRET_SSM_PARAMETER": parameter,
+        "IAMWATCH_SLACK_APPROVERS": "U0APPROVE1",
+        "IAMWATCH_REMEDIATION_QUEUE_URL": queue,
+    }.items():
+        monkeypatch.setenv(name, value)
+    record = next(r for r in RECORDS if r["eventName"] == "CreateAccessKey")
+    events.handler(eventbridge_event(record), LambdaContext())
+    sqs_batches(deployed, deployed.alert_queue_url, notifier.handler)
+    (alert,) = [m for m in slack.top_level("C0ALERTS01") if "iamwatch.remediate" in str(m.blocks)]
+    finding = next(
+        e["value"]
+        for b in alert.blocks
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"] == ACKNOWLEDGE_ACTION
+    )
+    answers: list[Any] = []
+
+    def send(body: bytes, headers: dict[str, str]) -> None:
+        answers.append(interactions.handler(http_event(body, headers), LambdaContext()))
+
+    ack = form(click(ACKNOWLEDGE_ACTION, finding, alert=alert))
+    signed = signed_headers(ack, secret=SIGNING_SECRET)
+    send(ack, signed)
+    send(ack, signed)  # replayed
+    send(ack, signed_headers(ack, secret="a-forger-guessing"))
+    send(ack, signed_headers(ack, secret=SIGNING_SECRET, age=600))
+    send(b"payload=%7B", signed_headers(b"payload=%7B", secret=SIGNING_SECRET))
+    url = slack.response_url()
+    show = form(click(REMEDIATE_ACTION, finding, user="U0APPROVE1", alert=alert, response_url=url))
+    send(show, signed_headers(show, secret=SIGNING_SECRET))
+    (plan,) = slack.responses(url)
+    value = next(
+        e["value"]
+        for b in plan.blocks
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"] == CONFIRM_ACTION
+    )
+    yes = form(
+        click(CONFIRM_ACTION, value, user="U0APPROVE1", channel="C0ALERTS01", ephemeral_ts=plan.ts)
+    )
+    send(yes, signed_headers(yes, secret=SIGNING_SECRET))
+    assert [a["statusCode"] for a in answers] == [200, 401, 401, 401, 400, 200, 200]
+    # The remediation itself fails (the user is not in moto's IAM): its error is reported too.
+    sqs_batches(deployed, queue, remediate.handler)
+
+    assert_clean("the powertools log stream", buffer.getvalue())
+    assert "slack interaction refused" in buffer.getvalue()
+    assert_clean("Python logging", "\n".join(everything.lines))
+    out = capsys.readouterr()
+    assert_clean("stdout", out.out)
+    assert_clean("stderr", out.err)
+    assert_clean("handler answers", orjson.dumps(answers))
+    for request in collector.requests:
+        assert_clean("exported OTLP spans", request.SerializeToString())
+    dynamodb = deployed.client("dynamodb")
+    for table in ("IAMWATCH_AUDIT_TABLE", "IAMWATCH_STATE_TABLE"):
+        items = dynamodb.scan(TableName=deployed.env[table])["Items"]
+        assert_clean(f"the {table} items", orjson.dumps(items))
+    kinds = {item["kind"]["S"] for item in dynamodb.scan(
+        TableName=deployed.env["IAMWATCH_AUDIT_TABLE"])["Items"] if "kind" in item}  # fmt: skip
+    assert {"finding-acknowledged", "interaction-refused", "remediation-approved"} <= kinds
+    for sent in slack.requests:
+        assert_clean("Slack request bodies", orjson.dumps(sent.body))
+        assert_clean("Slack request headers", orjson.dumps(
+            {k: v for k, v in sent.headers.items() if k != "authorization"}))  # fmt: skip

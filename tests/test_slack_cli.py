@@ -231,6 +231,16 @@ def test_slack_preview_prints_block_kit_builder_json(detector_id: str) -> None:
     assert f"{RUNBOOKS}/{detector_id}.md" in button_urls(document)
 
 
+def test_slack_preview_shows_the_buttons_when_interactivity_is_on() -> None:
+    result = iamwatch(
+        "slack", "preview", "access-key-created", env={"IAMWATCH_SLACK_INTERACTIVITY": "true"}
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    blocks = orjson.loads(result.stdout)["blocks"]
+    ids = [e["action_id"] for b in blocks if b["type"] == "actions" for e in b["elements"]]
+    assert ids[-2:] == ["iamwatch.acknowledge", "iamwatch.remediate"]
+
+
 def test_slack_preview_of_an_unknown_detector_lists_the_ids() -> None:
     result = iamwatch("slack", "preview", "no-such-detector", env={})
     assert result.returncode == 2

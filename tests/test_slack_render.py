@@ -21,14 +21,17 @@ from slack_sdk.models.blocks import Block
 from detectors import REGISTRY
 from iamwatch.finding import Finding, finding_id_for, runbook_url_for
 from iamwatch.principal import PrincipalKind
+from iamwatch.runbooks import load_runbook
 from iamwatch.severity import Severity
 from iamwatch.slack.escape import ELLIPSIS, utf16_length
 from iamwatch.slack.links import cloudtrail_event_url
 from iamwatch.slack.render import (
+    ACKNOWLEDGE_ACTION,
     CLOUDTRAIL_ACTION,
     FIELD_TEXT_MAX,
     HEADER_MAX,
     LABELS,
+    REMEDIATE_ACTION,
     RUNBOOK_ACTION,
     SECTION_TEXT_MAX,
     Repeat,
@@ -441,3 +444,40 @@ def test_hostile_cloudtrail_records_through_real_detectors_render_safely(
     )
     for finding in run_records([record], new_engine()):
         assert_safe_message(render(finding).payload(), finding)
+
+
+# Buttons (interactivity on) ----------------------------------------------------------------
+
+
+def _elements(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    return [element for block in _blocks(payload, "actions") for element in block["elements"]]
+
+
+@pytest.mark.parametrize("detector_id", REGISTRY.ids)
+def test_interactive_alerts_carry_acknowledge_and_remediate_when_the_runbook_has_actions(
+    detector_id: str,
+) -> None:
+    finding = sample_finding(detector_id, RUNBOOKS)
+    payload = render(finding, interactive=True).payload()
+    assert_safe_message(payload, finding)
+    buttons = {e["action_id"]: e for e in _elements(payload)}
+    assert buttons[RUNBOOK_ACTION]["url"] == finding.runbook_url, "the runbook button stays"
+    assert buttons[ACKNOWLEDGE_ACTION]["value"] == finding.finding_id
+    assert "url" not in buttons[ACKNOWLEDGE_ACTION]
+    offers_actions = bool(load_runbook(detector_id).actions)
+    assert (REMEDIATE_ACTION in buttons) is offers_actions
+    if offers_actions:
+        assert buttons[REMEDIATE_ACTION]["value"] == finding.finding_id
+        assert buttons[REMEDIATE_ACTION]["style"] == "danger"
+
+
+def test_alerts_have_no_interactive_buttons_unless_interactivity_is_on() -> None:
+    finding = _finding()
+    ids = {e["action_id"] for e in _elements(render(finding).payload())}
+    assert ids == {RUNBOOK_ACTION, CLOUDTRAIL_ACTION}
+
+
+def test_a_finding_id_that_is_not_a_uuid_gets_no_buttons() -> None:
+    finding = _finding(finding_id="<!channel> not-a-uuid")
+    payload = render(finding, interactive=True).payload()
+    assert {e["action_id"] for e in _elements(payload)} == {RUNBOOK_ACTION, CLOUDTRAIL_ACTION}

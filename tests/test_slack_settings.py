@@ -10,13 +10,17 @@ from typing import Any
 import boto3
 import pytest
 
-from iamwatch.composition import build_notifier, build_slack_transport
+from iamwatch.composition import (
+    build_notifier,
+    build_slack_transport,
+    slack_signing_secret_source,
+)
 from iamwatch.settings import DEFAULT_SLACK_API_URL, SettingsError, load_settings
 from iamwatch.severity import Severity
 from iamwatch.slack.dedup import SQLiteDedupStore
 from iamwatch.slack.notifier import Outcome
 from iamwatch.slack.samples import sample_finding
-from iamwatch.slack.secrets import TokenError, secrets_manager_token, ssm_token
+from iamwatch.slack.secrets import SecretError, TokenError, secrets_manager_token, ssm_token
 from tests.slack_server import SlackServer
 
 pytestmark = pytest.mark.usefixtures("no_ambient_settings")
@@ -75,6 +79,21 @@ def fresh_parameters() -> Iterator[None]:
         ({"slack_dedup_window_seconds": -1}, "IAMWATCH_SLACK_DEDUP_WINDOW_SECONDS:"),
         ({"slack_repeats": "broadcast"}, "IAMWATCH_SLACK_REPEATS:"),
         ({"slack_token_secret_id": "has spaces"}, "IAMWATCH_SLACK_TOKEN_SECRET_ID: must be"),
+        ({"slack_approvers": "U0123ABCD,alice"}, "IAMWATCH_SLACK_APPROVERS: must be Slack user"),
+        ({"slack_approvers": "<@U0123ABCD>"}, "IAMWATCH_SLACK_APPROVERS: must be Slack user"),
+        (
+            {"slack_signing_secret": "s3cr3t", "slack_signing_secret_ssm_parameter": "/x"},
+            "IAMWATCH_SLACK_SIGNING_SECRET_SSM_PARAMETER: set only one of",
+        ),
+        (
+            {"slack_two_person_approval": "true", "slack_approvers": "U0123ABCD"},
+            "IAMWATCH_SLACK_TWO_PERSON_APPROVAL: two-person approval needs at least two",
+        ),
+        (
+            {"slack_interactivity": "true", "slack_webhook_url": WEBHOOK_SECRET},
+            "IAMWATCH_SLACK_INTERACTIVITY: buttons need a bot token",
+        ),
+        ({"slack_interactivity": "maybe"}, "IAMWATCH_SLACK_INTERACTIVITY:"),
     ],
 )
 def test_invalid_settings_fail_fast_naming_the_setting(
@@ -102,6 +121,44 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     assert settings.slack_dedup_window_seconds == 600
     assert settings.slack_api_url == "http://127.0.0.1:9/api/"
     assert settings.slack_webhook_url is None
+
+
+def test_interactivity_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IAMWATCH_SLACK_INTERACTIVITY", "true")
+    monkeypatch.setenv("IAMWATCH_SLACK_SIGNING_SECRET", "8f742231b10e8888abcd99yyyzzz85a5")
+    monkeypatch.setenv("IAMWATCH_SLACK_APPROVERS", " U0123ABCD, W0456EFGH ,U0123ABCD")
+    monkeypatch.setenv("IAMWATCH_SLACK_TWO_PERSON_APPROVAL", "1")
+    settings = load_settings()
+    assert settings.slack_interactivity and settings.slack_two_person_approval
+    assert settings.slack_approvers == ("U0123ABCD", "W0456EFGH")
+    assert settings.slack_signing_secret_configured
+    assert "8f742231" not in repr(settings) + str(settings)
+    source = slack_signing_secret_source(settings)
+    assert source().get_secret_value() == "8f742231b10e8888abcd99yyyzzz85a5"
+
+
+def test_the_signing_secret_from_ssm_or_secrets_manager(
+    aws_env: dict[str, str], fresh_parameters: None
+) -> None:
+    boto3.client("ssm").put_parameter(
+        Name="/iamwatch/signing", Value="ssm-signing-secret", Type="SecureString"
+    )
+    boto3.client("secretsmanager").create_secret(
+        Name="iamwatch/signing", SecretString='{"signing_secret": "sm-signing-secret"}'
+    )
+    from_ssm = load_settings(slack_signing_secret_ssm_parameter="/iamwatch/signing")
+    from_sm = load_settings(slack_signing_secret_secret_id="iamwatch/signing")
+    assert slack_signing_secret_source(from_ssm)().get_secret_value() == "ssm-signing-secret"
+    assert slack_signing_secret_source(from_sm)().get_secret_value() == "sm-signing-secret"
+    missing = load_settings(slack_signing_secret_ssm_parameter="/iamwatch/missing-signing")
+    with pytest.raises(SecretError) as raised:
+        slack_signing_secret_source(missing)()
+    assert str(raised.value) == (
+        "IAMWATCH_SLACK_SIGNING_SECRET_SSM_PARAMETER: cannot read parameter "
+        "/iamwatch/missing-signing: ParameterNotFound"
+    )
+    with pytest.raises(SettingsError, match="IAMWATCH_SLACK_SIGNING_SECRET: not set"):
+        slack_signing_secret_source(load_settings())
 
 
 def test_defaults() -> None:

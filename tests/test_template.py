@@ -17,7 +17,9 @@ from iamwatch.export.daily import DELIVERY_HORIZON, PREFIX
 from tests.conftest import ROOT
 from tests.template import packaged_template, pattern_rules, resources_of
 
-FUNCTIONS = ("Detect", "Notify", "Backfill", "Export")
+FUNCTIONS = ("Detect", "Notify", "Backfill", "Export", "Interactions", "Remediate")
+# Explicit denies a role may carry (everything else is an Allow), by role and Sid.
+DENIES = {("Remediate", "ProtectOwnRoles")}
 
 
 def _statements(role: dict[str, Any]) -> list[dict[str, Any]]:
@@ -89,18 +91,20 @@ def test_each_function_has_its_own_role(function: str) -> None:
 def test_roles_are_least_privilege(function: str) -> None:
     role = resources_of("AWS::IAM::Role")[f"{function}Role"]
     for statement in _statements(role):
-        assert statement["Effect"] == "Allow"
+        expected = "Deny" if (function, statement["Sid"]) in DENIES else "Allow"
+        assert statement["Effect"] == expected, statement["Sid"]
         for action in _as_list(statement["Action"]):
             assert "*" not in action, f"{function}: wildcard action {action}"
         for resource in _as_list(statement["Resource"]):
             assert resource != "*", f"{function}: unscoped {statement['Sid']}"
             text = str(resource)
             if text.endswith("/*") or text.endswith(":*"):
-                # Wildcards only inside a scoped ARN: a log group's streams, IAM users of
-                # this account, KMS keys used through SSM, trail log objects.
+                # Wildcards only inside a scoped ARN: a log group's streams, IAM users (groups,
+                # roles) of this account, KMS keys used through SSM, trail log objects.
                 assert statement["Sid"] in {
                     "Logs", "EnrichmentReadOnly", "DecryptSlackToken", "ReadTrailLogs",
-                    "WriteExports",
+                    "WriteExports", "RemediationReadOnly", "RemediateUsers", "RemediateGroups",
+                    "RemediateRoles", "QuarantineUsers", "ProtectOwnRoles",
                 }, statement  # fmt: skip
         if statement["Sid"] in {"DecryptSlackToken", "EncryptExports"}:
             assert "kms:ViaService" in str(statement["Condition"])
@@ -114,10 +118,90 @@ def test_enrichment_grants_exactly_the_calls_it_makes(function: str) -> None:
     assert all(action.split(":")[1].startswith(("Get", "List")) for action in statement["Action"])
 
 
-def test_only_notify_can_read_the_slack_token() -> None:
+def _readers(parameter: str) -> set[str]:
+    """Roles that may read this SSM parameter."""
+    return {
+        name
+        for name, role in resources_of("AWS::IAM::Role").items()
+        for statement in _statements(role)
+        if "ssm:GetParameter" in _as_list(statement["Action"])
+        for resource in _as_list(statement["Resource"])
+        if resource["Fn::Sub"].endswith(f":parameter{parameter}")
+    }
+
+
+def test_only_the_slack_functions_can_read_the_slack_secrets() -> None:
+    assert _readers("/iamwatch/slack-token") == {"NotifyRole", "InteractionsRole", "RemediateRole"}
+    assert _readers("/iamwatch/slack-signing-secret") == {"InteractionsRole"}
+    readers = {name for name, role in resources_of("AWS::IAM::Role").items() if "ssm:" in str(role)}
+    assert readers == {"NotifyRole", "InteractionsRole", "RemediateRole"}
+
+
+def _iam_writes(role: dict[str, Any]) -> set[str]:
+    return {
+        action
+        for statement in _statements(role)
+        if statement["Effect"] == "Allow"
+        for action in _as_list(statement["Action"])
+        if action.startswith("iam:") and not action.split(":")[1].startswith(("Get", "List"))
+    }
+
+
+def test_only_remediate_can_change_iam_and_the_endpoint_cannot_even_read_it() -> None:
     roles = resources_of("AWS::IAM::Role")
-    readers = {name for name, role in roles.items() if "ssm:GetParameter" in str(role)}
-    assert readers == {"NotifyRole"}
+    writers = {name for name, role in roles.items() if _iam_writes(role)}
+    assert writers == {"RemediateRole"}
+    assert "iam:" not in str(roles["InteractionsRole"])
+
+
+def test_quarantine_can_attach_only_the_deny_all_policy() -> None:
+    role = resources_of("AWS::IAM::Role")["RemediateRole"]
+    attaching = [
+        s
+        for s in _statements(role)
+        if any(a.startswith("iam:Attach") for a in _as_list(s["Action"]))
+    ]
+    (statement,) = attaching
+    assert statement["Action"] == ["iam:AttachUserPolicy"]
+    assert statement["Condition"] == {
+        "ArnEquals": {
+            "iam:PolicyARN": {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/AWSDenyAll"}
+        }
+    }
+
+
+def test_remediate_cannot_change_iamwatchs_own_roles() -> None:
+    roles = resources_of("AWS::IAM::Role")
+    remediate = roles["RemediateRole"]
+    role_writes = {a for a in _iam_writes(remediate) if a.endswith("RolePolicy")}
+    (deny,) = [s for s in _statements(remediate) if s["Effect"] == "Deny"]
+    assert set(deny["Action"]) == role_writes
+    assert deny["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/iamwatch-prod-*"
+    }
+    # CloudFormation names a role <stack>-<logical id>-<suffix> when it is not given a name,
+    # and the stack is iamwatch-<stage>: every role of the stack matches the deny.
+    assert all("RoleName" not in role["Properties"] for role in roles.values())
+    assert "stackName" not in (ROOT / "serverless.yml").read_text()
+
+
+def test_the_slack_endpoint_is_one_throttled_logged_route() -> None:
+    (route,) = resources_of("AWS::ApiGatewayV2::Route").values()
+    assert route["Properties"]["RouteKey"] == "POST /slack/interactions"
+    (integration,) = resources_of("AWS::ApiGatewayV2::Integration").values()
+    assert integration["Properties"]["IntegrationUri"] == {
+        "Fn::GetAtt": ["InteractionsLambdaFunction", "Arn"]
+    }
+    assert integration["Properties"]["PayloadFormatVersion"] == "2.0"
+    (stage,) = resources_of("AWS::ApiGatewayV2::Stage").values()
+    throttling = stage["Properties"]["DefaultRouteSettings"]
+    assert 0 < throttling["ThrottlingRateLimit"] <= throttling["ThrottlingBurstLimit"] <= 50
+    access = stage["Properties"]["AccessLogSettings"]["Format"]
+    # Access logs name the request, never its headers (the signature) or body.
+    assert "$context.requestId" in access and "header" not in access.lower()
+    assert "body" not in access.lower()
+    url = packaged_template()["Outputs"]["SlackInteractionsUrl"]["Value"]["Fn::Sub"]
+    assert url.endswith("/slack/interactions")
 
 
 def test_lambda_environment_holds_no_secret_values() -> None:
@@ -164,11 +248,12 @@ def test_queues_are_encrypted_and_dead_letter() -> None:
     for source, dead_letter in (
         ("AlertQueue", "AlertDeadLetterQueue"),
         ("BackfillQueue", "BackfillDeadLetterQueue"),
+        ("RemediationQueue", "RemediationDeadLetterQueue"),
     ):
         redrive = queues[source]["Properties"]["RedrivePolicy"]
         assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": [dead_letter, "Arn"]}
     policies = str(resources_of("AWS::SQS::QueuePolicy"))
-    assert policies.count("aws:SecureTransport") == 2
+    assert policies.count("aws:SecureTransport") == 3
 
 
 def test_alarms_watch_dead_letters_and_errors() -> None:
@@ -182,6 +267,9 @@ def test_alarms_watch_dead_letters_and_errors() -> None:
         "NotifyLambdaFunction",
         "BackfillLambdaFunction",
         "ExportLambdaFunction",
+        "RemediationDeadLetterQueue",
+        "InteractionsLambdaFunction",
+        "RemediateLambdaFunction",
     ):
         assert any(thing in w for w in watched), thing
 
@@ -282,6 +370,8 @@ def _granted(template: dict[str, Any], label: str) -> dict[str, dict[str, Any]]:
                 "actions": sorted(_as_list(statement["Action"])),
                 "resource": statement["Resource"],
             }
+            if statement["Effect"] != "Allow":
+                entry["effect"] = statement["Effect"]
             if "Condition" in statement:
                 entry["condition"] = statement["Condition"]
             statements[statement["Sid"]] = entry

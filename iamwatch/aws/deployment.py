@@ -27,6 +27,8 @@ class Deployment(BaseModel):
     # Only the export function has these (its own environment in serverless.yml).
     export_bucket: str | None = None
     export_kms_key_arn: str | None = None
+    # Where the interactions endpoint queues approved remediations (interactions function only).
+    remediation_queue_url: str | None = None
 
 
 def load_deployment() -> Deployment:

@@ -21,8 +21,12 @@ if TYPE_CHECKING:
 
     from iamwatch.aws.audit import DynamoDBAuditLog
     from iamwatch.aws.export import DailyExporter
+    from iamwatch.aws.state import DynamoDBStateStore
     from iamwatch.events import CloudTrailRecord
     from iamwatch.pipeline import DetectionPipeline
+    from iamwatch.slack.interactions.approvals import ApprovalPolicy
+    from iamwatch.slack.interactions.flow import Interactions
+    from iamwatch.slack.interactions.remediate import QueuedRemediations
     from iamwatch.slack.notifier import SlackNotifier
 
 # The detection engine is imported where detection happens, so the notifier, which never
@@ -58,6 +62,34 @@ class Runtime:
         from iamwatch.aws.audit import DynamoDBAuditLog
 
         return DynamoDBAuditLog(self.client("dynamodb"), self.deployment.audit_table)
+
+    @cached_property
+    def state(self) -> DynamoDBStateStore:
+        from iamwatch.aws.state import DynamoDBStateStore
+
+        return DynamoDBStateStore(self.client("dynamodb"), self.deployment.state_table)
+
+    @cached_property
+    def approval_policy(self) -> ApprovalPolicy:
+        from iamwatch.slack.interactions.approvals import ApprovalPolicy
+
+        return ApprovalPolicy(
+            frozenset(self.settings.slack_approvers), self.settings.slack_two_person_approval
+        )
+
+    @cached_property
+    def interactions(self) -> Interactions:
+        """The Slack buttons endpoint (handlers/interactions.py)."""
+        from iamwatch.aws.interactions import build_interactions
+
+        return build_interactions(self)
+
+    @cached_property
+    def remediations(self) -> QueuedRemediations:
+        """Applies remediations approved in Slack (handlers/remediate.py)."""
+        from iamwatch.aws.interactions import build_queued_remediations
+
+        return build_queued_remediations(self)
 
     @cached_property
     def pipeline(self) -> DetectionPipeline:

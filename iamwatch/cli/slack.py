@@ -46,7 +46,9 @@ def slack_preview(
         settings = load_settings(config)
     except SettingsError as error:
         raise _fail(str(error)) from None
-    message = render(_sample(detector_id, settings.runbook_base_url))
+    message = render(
+        _sample(detector_id, settings.runbook_base_url), interactive=settings.slack_interactivity
+    )
     sys.stdout.buffer.write(orjson.dumps(message.builder_json(), option=orjson.OPT_INDENT_2))
     sys.stdout.buffer.write(b"\n")
 
@@ -85,6 +87,7 @@ def slack_test(
     message = render(
         finding,
         note="Test alert sent by iamwatch slack test to check the Slack setup; no action needed.",
+        interactive=settings.slack_interactivity,
     )
     errors = _stderr_console()
     try:

@@ -130,8 +130,10 @@ class SlackNotifier:
         repeats: RepeatMode = "thread",
         suppressions: Iterable[SuppressionRule] = (),
         today: Callable[[], date] | None = None,
+        interactive: bool = False,
     ) -> None:
         self.transport = transport
+        self.interactive = interactive
         self.store = store
         self.routing = routing
         self.dedup_window = dedup_window
@@ -223,7 +225,7 @@ class SlackNotifier:
                 f"no Slack channel for {finding.severity.value} findings", retryable=False
             )
         self._check_blocked(channel)
-        posted = self.transport.post(channel, render(finding))
+        posted = self.transport.post(channel, render(finding, interactive=self.interactive))
         self.store.put(
             AlertRecord(
                 dedup_key=finding.dedup_key,
@@ -263,7 +265,11 @@ class SlackNotifier:
                     self.transport.post(existing.channel, reply, thread_ts=existing.ts)
                 else:
                     first = Finding.model_validate_json(existing.finding_json)
-                    message = render(first, repeat=Repeat(count, first_seen, last_seen))
+                    message = render(
+                        first,
+                        repeat=Repeat(count, first_seen, last_seen),
+                        interactive=self.interactive,
+                    )
                     self.transport.update(existing.channel, existing.ts, message)
             except DeliveryError as error:
                 if error.reason.split(" ", 1)[0] in UPDATE_GONE_ERRORS:

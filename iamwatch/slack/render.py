@@ -2,14 +2,17 @@
 
 Every event-derived string goes through ``neutralise`` into ``verbatim`` mrkdwn; the only live
 links are the two buttons, built from a validated runbook URL and a validated CloudTrail event.
-Long values are cut with a marker so Slack never rejects a message for its size.
+With interactivity on, Acknowledge and Remediate buttons carry only the finding id. Long values
+are cut with a marker so Slack never rejects a message for its size.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -68,6 +71,9 @@ LABELS = (
 
 RUNBOOK_ACTION = "iamwatch_open_runbook"
 CLOUDTRAIL_ACTION = "iamwatch_open_cloudtrail"
+# Interactive buttons: the interactions endpoint dispatches on these ids (a public contract).
+ACKNOWLEDGE_ACTION = "iamwatch.acknowledge"
+REMEDIATE_ACTION = "iamwatch.remediate"
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +155,49 @@ def _listing(label: str, lines: list[tuple[str | None, str]]) -> str | None:
     return "\n".join(out)
 
 
-def _buttons(finding: Finding) -> list[ButtonElement]:
+@cache
+def remediable(detector_id: str) -> bool:
+    """Whether the detector's runbook declares automated actions (so Remediate is offered)."""
+    from iamwatch.runbooks import RunbookError, load_runbook
+
+    try:
+        return bool(load_runbook(detector_id).actions)
+    except RunbookError:
+        return False
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        return str(uuid.UUID(value)) == value
+    except ValueError:
+        return False
+
+
+def _interactive_buttons(finding: Finding) -> list[ButtonElement]:
+    # The value is the finding id alone; the endpoint looks the finding up in the audit trail,
+    # so nothing in a button can make it act on anything else.
+    if not _is_uuid(finding.finding_id):
+        return []
+    buttons = [
+        ButtonElement(
+            text=PlainTextObject(text="Acknowledge", emoji=False),
+            action_id=ACKNOWLEDGE_ACTION,
+            value=finding.finding_id,
+        )
+    ]
+    if remediable(finding.detector):
+        buttons.append(
+            ButtonElement(
+                text=PlainTextObject(text="Remediate\u2026", emoji=False),
+                action_id=REMEDIATE_ACTION,
+                value=finding.finding_id,
+                style="danger",
+            )
+        )
+    return buttons
+
+
+def _buttons(finding: Finding, interactive: bool) -> list[ButtonElement]:
     buttons = []
     if is_safe_link(finding.runbook_url):
         buttons.append(
@@ -169,6 +217,8 @@ def _buttons(finding: Finding) -> list[ButtonElement]:
                 url=console,
             )
         )
+    if interactive:
+        buttons.extend(_interactive_buttons(finding))
     return buttons
 
 
@@ -185,9 +235,14 @@ def fallback_text(finding: Finding) -> str:
 
 
 def render(
-    finding: Finding, *, repeat: Repeat | None = None, note: str | None = None
+    finding: Finding,
+    *,
+    repeat: Repeat | None = None,
+    note: str | None = None,
+    interactive: bool = False,
 ) -> SlackMessage:
-    """The alert for one finding; ``repeat`` adds the dedup count, ``note`` a context line."""
+    """The alert for one finding; ``repeat`` adds the dedup count, ``note`` a context line,
+    ``interactive`` the Acknowledge (and, when the runbook has actions, Remediate) buttons."""
     blocks: list[Block] = [
         HeaderBlock(text=PlainTextObject(text=header_text(finding), emoji=True)),
         SectionBlock(text=_mrkdwn(neutralise(finding.summary, SECTION_TEXT_MAX))),
@@ -234,7 +289,7 @@ def render(
         blocks.append(
             ContextBlock(elements=[_mrkdwn(f"{_bold('Note:')} {neutralise(note, 1800)}")])
         )
-    buttons = _buttons(finding)
+    buttons = _buttons(finding, interactive)
     if buttons:
         blocks.append(ActionsBlock(elements=buttons))
     blocks.append(ContextBlock(elements=[_mrkdwn(_footer(finding))]))

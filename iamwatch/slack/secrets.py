@@ -1,35 +1,46 @@
-"""Where the Slack bot token comes from: the environment locally, SSM or Secrets Manager in AWS.
+"""Where Slack secrets come from: the environment locally, SSM or Secrets Manager in AWS.
 
-Parameter Store (SecureString, decrypted) and Secrets Manager are read through powertools
-parameters, which cache the value for ``max_age`` seconds (0: no caching): a rotated token is
-picked up without a redeploy, and a warm Lambda does not call AWS for every alert. The token
-only ever travels as a ``SecretStr``; error messages name the setting and the AWS error code,
-never the value.
+Two secrets share this code: the bot token and the app's signing secret (which proves that an
+interaction request came from Slack). Parameter Store (SecureString, decrypted) and Secrets
+Manager are read through powertools parameters, which cache the value for ``max_age`` seconds
+(0: no caching): a rotated secret is picked up without a redeploy, and a warm Lambda does not
+call AWS for every request. A secret only ever travels as a ``SecretStr``; error messages name
+the setting and the AWS error code, never the value.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import orjson
 from pydantic import SecretStr
 
-# Secrets Manager secrets are often JSON objects; these keys are taken to hold the token.
-_SECRET_KEYS = ("token", "bot_token", "slack_token", "SLACK_BOT_TOKEN", "SLACK_TOKEN")
+# Secrets Manager secrets are often JSON objects; these keys are taken to hold the secret.
+TOKEN_KEYS = ("token", "bot_token", "slack_token", "SLACK_BOT_TOKEN", "SLACK_TOKEN")
+SIGNING_SECRET_KEYS = ("signing_secret", "slack_signing_secret", "SLACK_SIGNING_SECRET")
 
 
-class TokenError(ValueError):
-    """The token could not be read; the message names the setting that points at it."""
+class SecretError(ValueError):
+    """A secret could not be read; the message names the setting that points at it."""
 
 
-TokenSource = Callable[[], SecretStr]
+# The name the bot-token code has always used.
+TokenError = SecretError
+
+SecretSource = Callable[[], SecretStr]
+TokenSource = SecretSource
+# Checks a value read from AWS; returns why it is not the expected kind of secret, or None.
+Check = Callable[[str], str | None]
 
 
-def static_token(token: SecretStr) -> TokenSource:
+def static_token(token: SecretStr) -> SecretSource:
     return lambda: token
 
 
-def ssm_token(name: str, max_age: int) -> TokenSource:
+static_secret = static_token
+
+
+def ssm_secret(name: str, max_age: int, *, setting: str, check: Check) -> SecretSource:
     def read() -> SecretStr:
         from aws_lambda_powertools.utilities import parameters
 
@@ -38,32 +49,60 @@ def ssm_token(name: str, max_age: int) -> TokenSource:
                 name, decrypt=True, max_age=max_age, force_fetch=max_age == 0
             )
         except Exception as error:
-            raise TokenError(
-                f"IAMWATCH_SLACK_TOKEN_SSM_PARAMETER: cannot read parameter {name}: "
-                f"{_aws_reason(error)}"
+            raise SecretError(
+                f"{setting}: cannot read parameter {name}: {_aws_reason(error)}"
             ) from None
-        return _token(value, "IAMWATCH_SLACK_TOKEN_SSM_PARAMETER")
+        return _validated(value, setting, check)
 
     return read
 
 
-def secrets_manager_token(secret_id: str, max_age: int) -> TokenSource:
+def secrets_manager_secret(
+    secret_id: str, max_age: int, *, setting: str, keys: Sequence[str], check: Check
+) -> SecretSource:
     def read() -> SecretStr:
         from aws_lambda_powertools.utilities import parameters
 
         try:
             value = parameters.get_secret(secret_id, max_age=max_age, force_fetch=max_age == 0)
         except Exception as error:
-            raise TokenError(
-                f"IAMWATCH_SLACK_TOKEN_SECRET_ID: cannot read secret {secret_id}: "
-                f"{_aws_reason(error)}"
+            raise SecretError(
+                f"{setting}: cannot read secret {secret_id}: {_aws_reason(error)}"
             ) from None
-        return _token(_from_json(value), "IAMWATCH_SLACK_TOKEN_SECRET_ID")
+        return _validated(_from_json(value, setting, keys), setting, check)
 
     return read
 
 
-def _from_json(value: str) -> str:
+def token_problem(value: str) -> str | None:
+    if not value.startswith("xox") or any(char.isspace() for char in value):
+        return "the stored value does not look like a Slack token"
+    return None
+
+
+def signing_secret_problem(value: str) -> str | None:
+    if any(char.isspace() for char in value):
+        return "the stored value does not look like a Slack signing secret"
+    return None
+
+
+def ssm_token(name: str, max_age: int) -> SecretSource:
+    return ssm_secret(
+        name, max_age, setting="IAMWATCH_SLACK_TOKEN_SSM_PARAMETER", check=token_problem
+    )
+
+
+def secrets_manager_token(secret_id: str, max_age: int) -> SecretSource:
+    return secrets_manager_secret(
+        secret_id,
+        max_age,
+        setting="IAMWATCH_SLACK_TOKEN_SECRET_ID",
+        keys=TOKEN_KEYS,
+        check=token_problem,
+    )
+
+
+def _from_json(value: str, setting: str, keys: Sequence[str]) -> str:
     if not value.lstrip().startswith("{"):
         return value
     try:
@@ -71,22 +110,19 @@ def _from_json(value: str) -> str:
     except orjson.JSONDecodeError:
         return value
     if isinstance(data, dict):
-        for key in _SECRET_KEYS:
+        for key in keys:
             if isinstance(data.get(key), str):
                 return str(data[key])
-    raise TokenError(
-        "IAMWATCH_SLACK_TOKEN_SECRET_ID: the secret is a JSON object without a "
-        + "/".join(_SECRET_KEYS[:3])
-        + " key"
-    )
+    raise SecretError(f"{setting}: the secret is a JSON object without a {'/'.join(keys[:3])} key")
 
 
-def _token(value: object, setting: str) -> SecretStr:
+def _validated(value: object, setting: str, check: Check) -> SecretStr:
     if not isinstance(value, str) or not value.strip():
-        raise TokenError(f"{setting}: the stored token is empty")
+        raise SecretError(f"{setting}: the stored secret is empty")
     text = value.strip()
-    if not text.startswith("xox") or any(char.isspace() for char in text):
-        raise TokenError(f"{setting}: the stored value does not look like a Slack token")
+    problem = check(text)
+    if problem is not None:
+        raise SecretError(f"{setting}: {problem}")
     return SecretStr(text)
 
 

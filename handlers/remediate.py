@@ -1,0 +1,30 @@
+"""Remediations approved in Slack, from the remediation queue; applied with the remediation
+role (the only one that may change IAM), each outcome posted to the alert's thread. Failed
+messages return to the queue (partial batch response) and are dead-lettered after 3 attempts."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from iamwatch.aws.batch import process_sqs_batch
+from iamwatch.aws.runtime import runtime
+from iamwatch.observability import count, flushing, logger, metrics
+from iamwatch.slack.interactions.queue import RemediationRequest
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@flushing
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    current = runtime()
+
+    def apply(record: SQSRecord) -> None:
+        outcome = current.remediations.run(RemediationRequest.model_validate_json(record.body))
+        count("SlackRemediations", outcome=outcome)
+
+    return process_sqs_batch(event, context, apply)
