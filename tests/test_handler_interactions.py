@@ -608,3 +608,18 @@ def test_an_unreadable_queued_message_fails_alone(stack: Stack) -> None:
     result = remediate.handler(event, LambdaContext())
     assert result["batchItemFailures"] == [{"itemIdentifier": "bad"}]
     assert key_status(stack, user, key) == "Inactive"
+
+
+def test_with_interactivity_off_the_endpoint_turns_requests_away_without_failing(
+    moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, slack: SlackServer
+) -> None:
+    """The HTTP API is deployed either way; with no signing secret configured, stray or
+    hostile requests get a 404 instead of a failed invocation that would wake the alarm."""
+    deployed = deploy(moto_endpoint, monkeypatch)
+    use_slack(deployed, monkeypatch, slack.api_url, SlackServer.TOKEN)
+    body = form({"type": "block_actions"})
+    for headers in ({}, signed_headers(body)):
+        answer = interactions.handler(http_event(body, headers), LambdaContext())
+        assert answer["statusCode"] == 404
+        assert "not enabled" in answer["body"]
+    assert slack.requests == []

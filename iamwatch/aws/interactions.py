@@ -47,7 +47,20 @@ def api_gateway_answer(answer: Answer) -> dict[str, Any]:
     }
 
 
-def build_interactions(runtime: Runtime) -> Interactions:
+class InteractivityOff:
+    """The endpoint of a deployment with Slack interactivity off (the HTTP API is always
+    deployed): every request is turned away without reading secrets, so stray traffic neither
+    fails the function nor wakes its error alarm."""
+
+    def handle(self, request: InteractionRequest) -> Answer:
+        return Answer(
+            status=404,
+            outcome="refused:interactivity-off",
+            text="Slack interactivity is not enabled for this iamwatch deployment.",
+        )
+
+
+def build_interactions(runtime: Runtime) -> Interactions | InteractivityOff:
     from iamwatch.aws.remediation_queue import SqsRemediationQueue
     from iamwatch.composition import slack_signing_secret_source, slack_token_source
     from iamwatch.slack.interactions.flow import Interactions
@@ -55,6 +68,8 @@ def build_interactions(runtime: Runtime) -> Interactions:
     from iamwatch.slack.interactions.verify import RequestVerifier
 
     settings = runtime.settings
+    if not settings.slack_interactivity:
+        return InteractivityOff()
     secret = slack_signing_secret_source(settings)
     secret()  # unreadable: fail at cold start, naming the setting
     queue_url = runtime.deployment.remediation_queue_url

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from iamwatch.aws.audit import DynamoDBAuditLog
     from iamwatch.aws.export import DailyExporter
+    from iamwatch.aws.interactions import InteractivityOff
     from iamwatch.aws.state import DynamoDBStateStore
     from iamwatch.events import CloudTrailRecord
     from iamwatch.pipeline import DetectionPipeline
@@ -78,7 +79,7 @@ class Runtime:
         )
 
     @cached_property
-    def interactions(self) -> Interactions:
+    def interactions(self) -> Interactions | InteractivityOff:
         """The Slack buttons endpoint (handlers/interactions.py)."""
         from iamwatch.aws.interactions import build_interactions
 
