@@ -274,6 +274,19 @@ def test_alarms_watch_dead_letters_and_errors() -> None:
         assert any(thing in w for w in watched), thing
 
 
+def test_a_day_without_an_export_run_raises_an_alarm() -> None:
+    (missed,) = [
+        alarm["Properties"]
+        for alarm in resources_of("AWS::CloudWatch::Alarm").values()
+        if alarm["Properties"]["MetricName"] == "Invocations"
+    ]
+    assert missed["Dimensions"][0]["Value"] == {"Ref": "ExportLambdaFunction"}
+    assert (missed["Period"], missed["Threshold"]) == (86400, 1)
+    assert missed["ComparisonOperator"] == "LessThanThreshold"
+    # No data at all (the schedule deleted) is the case this alarm exists for.
+    assert missed["TreatMissingData"] == "breaching"
+
+
 def test_export_runs_daily_after_the_delivery_horizon() -> None:
     (rule,) = [
         r for r in resources_of("AWS::Events::Rule").values()
