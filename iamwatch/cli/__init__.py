@@ -24,13 +24,12 @@ imported; the imports at the end of this file are the list of commands.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from rich.console import Console
 
 EXIT_OK = 0
@@ -40,6 +39,19 @@ EXIT_DETECTOR_ERROR = 3
 EXIT_DELIVERY_FAILED = 4
 EXIT_OUTPUT_FAILED = 5
 EXIT_REMEDIATION_FAILED = 6
+
+# Options several commands share, declared once so their names and help stay the same.
+ConfigOption = Annotated[
+    Path | None, typer.Option(help="TOML settings file (also IAMWATCH_CONFIG).")
+]
+AuditTrailOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--audit",
+        help="The SQLite audit trail (also IAMWATCH_AUDIT_PATH; default as for scan).",
+        show_default=False,
+    ),
+]
 
 app = typer.Typer(
     name="iamwatch",

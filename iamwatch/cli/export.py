@@ -11,7 +11,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from iamwatch.cli import EXIT_OUTPUT_FAILED, _existing_audit_trail, _fail, _stderr_console, app
+from iamwatch.cli import (
+    EXIT_OUTPUT_FAILED,
+    AuditTrailOption,
+    ConfigOption,
+    _existing_audit_trail,
+    _fail,
+    _stderr_console,
+    app,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -56,13 +64,7 @@ def export(
     export_format: Annotated[
         ExportFormatOption, typer.Option("--format", "-f", help="jsonl, csv, ocsf or asff.")
     ] = ExportFormatOption.JSONL,
-    audit: Annotated[
-        Path | None,
-        typer.Option(
-            help="The SQLite audit trail (also IAMWATCH_AUDIT_PATH; default as for scan).",
-            show_default=False,
-        ),
-    ] = None,
+    audit: AuditTrailOption = None,
     output: Annotated[
         str | None,
         typer.Option(
@@ -75,9 +77,7 @@ def export(
     bom: Annotated[
         bool, typer.Option(help="Start CSV output with a UTF-8 byte order mark (for Excel).")
     ] = True,
-    config: Annotated[
-        Path | None, typer.Option(help="TOML settings file (also IAMWATCH_CONFIG).")
-    ] = None,
+    config: ConfigOption = None,
     to_securityhub: Annotated[
         bool,
         typer.Option(

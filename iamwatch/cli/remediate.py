@@ -10,12 +10,19 @@ from __future__ import annotations
 import getpass
 import os
 import sqlite3
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from iamwatch.cli import EXIT_REMEDIATION_FAILED, _existing_audit_trail, _fail, _stderr_console, app
+from iamwatch.cli import (
+    EXIT_REMEDIATION_FAILED,
+    AuditTrailOption,
+    ConfigOption,
+    _existing_audit_trail,
+    _fail,
+    _stderr_console,
+    app,
+)
 
 if TYPE_CHECKING:
     from iamwatch.audit import SQLiteAuditLog
@@ -51,16 +58,8 @@ def remediate(
             show_default=False,
         ),
     ] = None,
-    audit: Annotated[
-        Path | None,
-        typer.Option(
-            help="The SQLite audit trail (also IAMWATCH_AUDIT_PATH; default as for scan).",
-            show_default=False,
-        ),
-    ] = None,
-    config: Annotated[
-        Path | None, typer.Option(help="TOML settings file (also IAMWATCH_CONFIG).")
-    ] = None,
+    audit: AuditTrailOption = None,
+    config: ConfigOption = None,
 ) -> None:
     """Show a finding's remediation plan; --apply it with your AWS credentials; --undo it."""
     from iamwatch.audit import SQLiteAuditLog, raised_finding

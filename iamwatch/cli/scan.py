@@ -17,6 +17,7 @@ from iamwatch.cli import (
     EXIT_DELIVERY_FAILED,
     EXIT_DETECTOR_ERROR,
     EXIT_FAIL_ON,
+    ConfigOption,
     _fail,
     _stderr_console,
     app,
@@ -65,9 +66,7 @@ def scan(
         Path | None,
         typer.Option(help="SQLite file carrying detector state across scans (default: memory)."),
     ] = None,
-    config: Annotated[
-        Path | None, typer.Option(help="TOML settings file (also IAMWATCH_CONFIG).")
-    ] = None,
+    config: ConfigOption = None,
     progress: Annotated[
         bool, typer.Option(help="Show a progress bar on stderr (only on a terminal).")
     ] = True,

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from iamwatch.cli import EXIT_DELIVERY_FAILED, _fail, _stderr_console, app
+from iamwatch.cli import EXIT_DELIVERY_FAILED, ConfigOption, _fail, _stderr_console, app
 
 if TYPE_CHECKING:
     from iamwatch.finding import Finding
@@ -32,9 +31,7 @@ def _sample(detector_id: str, runbook_base_url: str) -> Finding:
 @slack_app.command("preview")
 def slack_preview(
     detector_id: Annotated[str, typer.Argument(help="A detector id, e.g. access-key-created.")],
-    config: Annotated[
-        Path | None, typer.Option(help="TOML settings file (also IAMWATCH_CONFIG).")
-    ] = None,
+    config: ConfigOption = None,
 ) -> None:
     """Print the Block Kit JSON of a sample alert (paste it into Slack's Block Kit Builder)."""
     import orjson
@@ -62,9 +59,7 @@ def slack_test(
         str | None,
         typer.Option(help="Post here instead of the channel routed for the sample's severity."),
     ] = None,
-    config: Annotated[
-        Path | None, typer.Option(help="TOML settings file (also IAMWATCH_CONFIG).")
-    ] = None,
+    config: ConfigOption = None,
 ) -> None:
     """Post a sample alert, marked as a test, to check the Slack setup end to end."""
     from iamwatch.composition import build_slack_transport
