@@ -365,7 +365,9 @@ def test_credentials_for_another_account_change_nothing(iam: Any, audit: SQLiteA
     with pytest.raises(RemediationError, match=r"account 123456789012.*account 999988887777"):
         remediator.apply(plan_remediation(finding), finding, by="oncall", via="cli")
     assert _key_status(iam, finding) == "Active"
-    assert list(audit.for_finding(finding.finding_id)) == []
+    (refused,) = audit.for_finding(finding.finding_id)
+    assert refused.kind is AuditKind.REMEDIATION_FAILED
+    assert "account 999988887777" in refused.data["error"]
 
 
 def test_a_failed_step_stops_the_plan_and_is_audited(iam: Any, audit: SQLiteAuditLog) -> None:

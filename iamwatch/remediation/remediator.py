@@ -66,9 +66,18 @@ class Remediator:
         a state nobody has looked at)."""
         if plan.finding_id != finding.finding_id:
             raise RemediationError("the plan is for another finding")
-        self._check_account(finding.account)
-        applied: list[AppliedAction] = []
         common = {"by": by, "via": via, "plan_digest": plan.digest}
+        try:
+            self._check_account(finding.account)
+        except RemediationError as refused:
+            # Refused before any step: still an attempt, and the audit trail has every attempt.
+            self._audit.append(
+                AuditRecord.about(
+                    AuditKind.REMEDIATION_FAILED, finding, **common, error=str(refused)
+                )
+            )
+            raise
+        applied: list[AppliedAction] = []
         for step in plan.steps:
             step_data = {"step": step.model_dump(mode="json"), **common}
             try:

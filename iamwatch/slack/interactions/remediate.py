@@ -93,31 +93,13 @@ class QueuedRemediations:
         try:
             applied = self._remediator.apply(plan, finding, by=by, via="slack")
         except RemediationError as error:
+            # The core has audited the failure, whether a step failed or none could start.
             logger.error("remediation stopped", extra=self._ids(request))
-            self._audit_unless_recorded(request, finding, now, str(error))
             self._reply(request, messages.outcome(error.applied, approvers, error=str(error)))
             return "failed"
         logger.info("remediation applied", extra={**self._ids(request), "steps": len(applied)})
         self._reply(request, messages.outcome(applied, approvers))
         return "applied"
-
-    def _audit_unless_recorded(
-        self, request: RemediationRequest, finding: Finding, since: datetime, error: str
-    ) -> None:
-        """The core records a step that failed; a refusal before any step (a finding from
-        another account) it does not, so that one is recorded here."""
-        recorded = any(
-            record.kind is AuditKind.REMEDIATION_FAILED
-            and record.at >= since
-            and record.data.get("plan_digest") == request.plan_digest
-            for record in self._audit.for_finding(finding.finding_id)
-        )
-        if not recorded:
-            self._audit.append(
-                AuditRecord.about(
-                    AuditKind.REMEDIATION_FAILED, finding, **self._data(request, error=error)
-                )
-            )
 
     def _refuse(self, request: RemediationRequest, finding: Finding, reason: str) -> str:
         self._audit.append(
