@@ -107,3 +107,14 @@ def test_an_audit_file_from_before_the_finding_index_is_upgraded(tmp_path: Path)
     assert raised_finding(upgraded, finding.finding_id) == finding
     upgraded.close()
     assert raised_finding(SQLiteAuditLog(path), finding.finding_id) == finding
+
+
+def test_an_open_ended_window_reads_to_the_present(audit: AuditLog) -> None:
+    """Exports read "every delivery since": the DynamoDB store, one query per day, must stop at
+    the present rather than walk day partitions to the end of time."""
+    record = AuditRecord(kind=AuditKind.MALFORMED_EVENT)
+    audit.append(record)
+    end_of_time = datetime.max.replace(tzinfo=UTC)
+    assert [r.record_id for r in audit.read(record.at - timedelta(days=2), end_of_time)] == [
+        record.record_id
+    ]

@@ -301,3 +301,20 @@ def test_a_refused_write_fails_the_invocation_and_is_logged_without_secrets(
     assert secret not in text
     assert "Signature" not in text and "Authorization" not in text
     assert exporting.audit_records(AuditKind.EXPORT_WRITTEN) == []
+
+
+def test_what_the_detect_handler_audits_is_what_the_export_reads(exporting: Exporting) -> None:
+    """The daily export rebuilds findings from the audit table alone: the detect function must
+    record each finding whole, not just its id (a regression this test pins down)."""
+    from handlers import events
+    from iamwatch.export import collect
+    from tests.aws import eventbridge_event
+
+    case = next(c for c in detector_cases() if c.expect and len(c.records) == 1)
+    (expected,) = run_records(case.records)
+    before = datetime.now(UTC)
+    events.handler(eventbridge_event(case.records[0]), LambdaContext())
+    (exported,) = collect(exporting.audit, before, datetime.now(UTC) + timedelta(seconds=1))
+    assert exported.finding.finding_id == expected.finding_id
+    assert exported.finding.summary == expected.summary
+    assert exported.finding.event_time == expected.event_time

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -75,7 +75,10 @@ class DynamoDBAuditLog:
 
     def read(self, since: datetime, until: datetime) -> Iterator[AuditRecord]:
         day = since.replace(hour=0, minute=0, second=0, microsecond=0)
-        while day < until:
+        # One query per day: an open-ended window ("every delivery since") must stop at the
+        # present, not walk day partitions to the year 9999. Records are stamped when appended.
+        last_day = min(until, datetime.now(UTC) + timedelta(days=1))
+        while day < last_day:
             paginator = self._client.get_paginator("query")
             for page in paginator.paginate(
                 TableName=self._table,
