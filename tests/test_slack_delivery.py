@@ -249,6 +249,25 @@ def test_a_failing_channel_never_blocks_the_others(
     assert not summary.ok
 
 
+def test_every_later_message_to_a_broken_channel_names_the_first_reason_once(
+    slack: SlackServer, sleeps: Sleeps
+) -> None:
+    slack.fail_channel("#alerts", "is_archived")
+    alerts = notifier(slack, sleeps)
+    findings = [
+        SAMPLES["iam-user-created"],
+        SAMPLES["inline-user-policy"],
+        SAMPLES["root-account-used"],
+    ]
+    summary = alerts.deliver_all(findings)
+    assert [r.reason for r in summary.results] == [
+        "is_archived",
+        "is_archived (an earlier message failed the same way)",
+        "is_archived (an earlier message failed the same way)",
+    ]
+    assert len(slack.requests) == 1
+
+
 def test_invalid_auth_is_recorded_and_not_retried(slack: SlackServer, sleeps: Sleeps) -> None:
     alerts = notifier(slack, sleeps, slack_token="xoxb-wrong-token")
     summary = alerts.deliver_all([SAMPLES["iam-user-created"], SAMPLES["root-account-used"]])
@@ -342,13 +361,14 @@ def test_repeats_within_the_window_become_thread_replies(
     alerts = notifier(slack, sleeps, slack_repeats="thread")
     first = SAMPLES["root-account-used"]
     repeats = [repeat_of(first, minutes=10 * n, number=n) for n in (1, 2)]
-    summary = alerts.deliver_all([first, *repeats])
-    assert [r.outcome for r in summary.results] == [
+    # One at a time, as the Lambda notifier delivers (deliver_all folds them: test_slack_folding).
+    results = [alerts.deliver(finding) for finding in [first, *repeats]]
+    assert [r.outcome for r in results] == [
         Outcome.POSTED,
         Outcome.DEDUPLICATED,
         Outcome.DEDUPLICATED,
     ]
-    assert [r.repeat_count for r in summary.results[1:]] == [2, 3]
+    assert [r.repeat_count for r in results[1:]] == [2, 3]
     (parent,) = slack.top_level()
     replies = slack.replies(parent.ts)
     assert [reply.blocks[0]["text"]["text"].split(":", 1)[0] for reply in replies] == [
@@ -363,8 +383,9 @@ def test_repeats_within_the_window_update_the_count_on_the_first_message(
 ) -> None:
     alerts = notifier(slack, sleeps, slack_repeats="update")
     first = SAMPLES["root-account-used"]
-    summary = alerts.deliver_all([first, repeat_of(first, 5, 1), repeat_of(first, 30, 2)])
-    assert [r.outcome for r in summary.results][1:] == [Outcome.DEDUPLICATED] * 2
+    # One at a time, as the Lambda notifier delivers (deliver_all folds them: test_slack_folding).
+    results = [alerts.deliver(f) for f in [first, repeat_of(first, 5, 1), repeat_of(first, 30, 2)]]
+    assert [r.outcome for r in results][1:] == [Outcome.DEDUPLICATED] * 2
     (message,) = slack.messages
     assert message.updates == 2
     assert finding_id_in(message) == first.finding_id

@@ -18,8 +18,8 @@ from typing import Literal
 from iamwatch.finding import Finding
 from iamwatch.severity import Severity
 from iamwatch.slack.dedup import AlertRecord, DedupStore
-from iamwatch.slack.render import Repeat, render, render_repeat
-from iamwatch.slack.suppress import SuppressionRule, check
+from iamwatch.slack.render import Repeat, render, render_repeat, render_repeats
+from iamwatch.slack.suppress import SuppressionCheck, SuppressionRule, check
 from iamwatch.slack.transport import DeliveryError, SlackTransport
 
 logger = logging.getLogger("iamwatch.slack")
@@ -144,13 +144,46 @@ class SlackNotifier:
         self._blocked: dict[str | None, str] = {}
 
     def deliver_all(self, findings: Iterable[Finding]) -> DeliverySummary:
+        """Deliver a batch, one result per finding in input order.
+
+        Repeats of one alert within the batch are folded into one Slack write (one thread
+        reply, or one update with the final count) made after the batch has been read; the
+        dedup store and every result end as if each repeat had been written on its own.
+        """
+        batch = list(findings)
+        results: list[DeliveryResult | None] = [None] * len(batch)
+        folds: dict[str, _Fold] = {}
+        # Finding id -> dedup key of the fold it went into.
+        folded: dict[str, str] = {}
+        for index, finding in enumerate(batch):
+            key = folded.get(finding.finding_id)
+            if key is not None and key in folds and folds[key].holds(finding.finding_id):
+                # The same finding twice: delivered one by one, the first copy would already
+                # be written (and the second already-delivered), so write it now.
+                self._flush(folds.pop(key), results)
+            gate = self._gate(finding)
+            if isinstance(gate, DeliveryResult):
+                results[index] = gate
+                continue
+            if self._route(_Pending(index, finding, gate.expired), folds, results):
+                folded[finding.finding_id] = finding.dedup_key
+        for fold in folds.values():
+            self._flush(fold, results)
         summary = DeliverySummary()
-        for finding in findings:
-            summary.add(self.deliver(finding))
+        for result in results:
+            assert result is not None, "every finding gets a result"
+            summary.add(result)
         return summary
 
     def deliver(self, finding: Finding) -> DeliveryResult:
         """Deliver one finding; never raises for a Slack problem, it is in the result."""
+        gate = self._gate(finding)
+        if isinstance(gate, DeliveryResult):
+            return gate
+        return self._deliver_now(finding, gate.expired)
+
+    def _gate(self, finding: Finding) -> DeliveryResult | SuppressionCheck:
+        """Already delivered or suppressed (a result), or the check to deliver it under."""
         if self.store.seen(finding.finding_id):
             return self._result(finding, Outcome.ALREADY_DELIVERED)
         decision = check(self.suppressions, finding, self.today())
@@ -170,41 +203,142 @@ class SlackNotifier:
                 suppressed_by=decision.rule,
                 expired_rules=decision.expired,
             )
+        return decision
+
+    def _deliver_now(
+        self, finding: Finding, expired: tuple[SuppressionRule, ...], *, fresh: bool = False
+    ) -> DeliveryResult:
+        """Send one finding (``fresh``: as a new alert even if it repeats one)."""
         try:
-            result = self._send(finding)
+            result = self._post(finding) if fresh else self._send(finding)
         except DeliveryError as error:
             channel = error.channel or self._channel(finding)
             if not error.retryable:
                 self._remember(channel, error.reason)
-            logger.warning(
-                "slack delivery failed",
-                extra={
-                    "finding_id": finding.finding_id,
-                    "channel": channel,
-                    "reason": error.reason,
-                    "retryable": error.retryable,
-                },
-            )
-            result = self._result(
-                finding,
-                Outcome.FAILED,
-                channel=channel,
-                reason=error.reason,
-                retryable=error.retryable,
-            )
-        if decision.expired:
-            result = replace(result, expired_rules=decision.expired)
+            result = self._failed(finding, error, channel)
+        if expired:
+            result = replace(result, expired_rules=expired)
         return result
+
+    def _failed(
+        self, finding: Finding, error: DeliveryError, channel: str | None
+    ) -> DeliveryResult:
+        logger.warning(
+            "slack delivery failed",
+            extra={
+                "finding_id": finding.finding_id,
+                "channel": channel,
+                "reason": error.reason,
+                "retryable": error.retryable,
+            },
+        )
+        return self._result(
+            finding,
+            Outcome.FAILED,
+            channel=channel,
+            reason=error.reason,
+            retryable=error.retryable,
+        )
+
+    def _route(
+        self, item: _Pending, folds: dict[str, _Fold], results: list[DeliveryResult | None]
+    ) -> bool:
+        """Fold a repeat into its alert's pending write (True), or deliver the finding now."""
+        finding = item.finding
+        fold = folds.get(finding.dedup_key)
+        if fold is not None:
+            if self._within_window(fold.record, finding):
+                fold.add(item)
+                return True
+            # Outside the window of the alert as the fold leaves it: one by one, the earlier
+            # repeats were written before this becomes a new alert, so write them first.
+            self._flush(folds.pop(finding.dedup_key), results)
+        existing = self.store.get(finding.dedup_key)
+        if (
+            existing is not None
+            and existing.ts is not None
+            and self.transport.supports_threads
+            and self._within_window(existing, finding)
+        ):
+            fold = folds[finding.dedup_key] = _Fold(existing)
+            fold.add(item)
+            return True
+        results[item.index] = self._deliver_now(finding, item.expired)
+        return False
+
+    def _flush(self, fold: _Fold, results: list[DeliveryResult | None]) -> None:
+        """Make the one Slack write for a fold, then record each folded finding."""
+        existing = fold.existing
+        assert existing.ts is not None
+        try:
+            self._check_blocked(existing.channel)
+            self._write_repeats(fold)
+        except DeliveryError as error:
+            if error.reason.split(" ", 1)[0] in UPDATE_GONE_ERRORS:
+                # As one by one: the first repeat becomes a fresh alert, the others repeat it.
+                head, *rest = fold.items
+                results[head.index] = self._deliver_now(head.finding, head.expired, fresh=True)
+                folds: dict[str, _Fold] = {}
+                for item in rest:
+                    self._route(item, folds, results)
+                for again in folds.values():
+                    self._flush(again, results)
+                return
+            if not error.retryable:
+                self._remember(existing.channel, error.reason)
+            # Nothing is marked seen, so a re-run retries every folded finding.
+            for item in fold.items:
+                failed = self._failed(item.finding, error, existing.channel)
+                results[item.index] = replace(failed, expired_rules=item.expired)
+            return
+        self.store.put(fold.record)
+        for item, count in zip(fold.items, fold.counts, strict=True):
+            self.store.mark_seen(item.finding.finding_id, item.finding.dedup_key)
+            results[item.index] = self._result(
+                item.finding,
+                Outcome.DEDUPLICATED,
+                channel=existing.channel,
+                ts=existing.ts,
+                repeat_count=count,
+                expired_rules=item.expired,
+            )
+        if len(fold.items) > 1:
+            logger.info(
+                "slack repeats folded",
+                extra={"channel": existing.channel, "repeats": len(fold.items)},
+            )
+
+    def _write_repeats(self, fold: _Fold) -> None:
+        existing, record = fold.existing, fold.record
+        assert existing.ts is not None
+        if self.repeats == "thread":
+            findings = [item.finding for item in fold.items]
+            first_count = existing.count + 1
+            reply = (
+                render_repeat(findings[0], first_count)
+                if len(findings) == 1
+                else render_repeats(findings, first_count)
+            )
+            self.transport.post(existing.channel, reply, thread_ts=existing.ts)
+        else:
+            first = Finding.model_validate_json(existing.finding_json)
+            message = render(
+                first,
+                repeat=Repeat(record.count, record.first_seen, record.last_seen),
+                interactive=self.interactive,
+            )
+            self.transport.update(existing.channel, existing.ts, message)
 
     def _channel(self, finding: Finding) -> str | None:
         return self.transport.fixed_channel or self.routing.channel_for(finding.severity)
 
     def _remember(self, channel: str | None, reason: str) -> None:
         code = reason.split(":", 1)[0].split(" ", 1)[0]
+        # Keep the first reason: later ones already carry "an earlier message failed".
         if code in AUTH_ERRORS:
-            self._blocked[None] = reason
+            self._blocked.setdefault(None, reason)
         elif code in CHANNEL_ERRORS and channel is not None:
-            self._blocked[channel] = reason
+            self._blocked.setdefault(channel, reason)
 
     def _check_blocked(self, channel: str) -> None:
         reason = self._blocked.get(None) or self._blocked.get(channel)
@@ -219,6 +353,10 @@ class SlackNotifier:
             repeated = self._repeat(finding, existing)
             if repeated is not None:
                 return repeated
+        return self._post(finding)
+
+    def _post(self, finding: Finding) -> DeliveryResult:
+        """Post the finding as a new alert, which later repeats of its dedup key refer to."""
         channel = self._channel(finding)
         if channel is None:
             raise DeliveryError(
@@ -250,9 +388,8 @@ class SlackNotifier:
 
     def _repeat(self, finding: Finding, existing: AlertRecord) -> DeliveryResult | None:
         """Count a repeat on the first alert; ``None`` when that alert can no longer be edited."""
-        count = existing.count + 1
-        first_seen = min(existing.first_seen, finding.event_time)
-        last_seen = max(existing.last_seen, finding.event_time)
+        record = _counted(existing, finding)
+        count, first_seen, last_seen = record.count, record.first_seen, record.last_seen
         reason: str | None = None
         if existing.ts is None or not self.transport.supports_threads:
             # Incoming webhooks can neither thread nor edit: the repeat is counted, not posted.
@@ -277,17 +414,7 @@ class SlackNotifier:
                 # Repeats go to the first alert's channel, which routing may no longer pick.
                 error.channel = existing.channel
                 raise
-        self.store.put(
-            AlertRecord(
-                dedup_key=existing.dedup_key,
-                channel=existing.channel,
-                ts=existing.ts,
-                first_seen=first_seen,
-                last_seen=last_seen,
-                count=count,
-                finding_json=existing.finding_json,
-            )
-        )
+        self.store.put(record)
         self.store.mark_seen(finding.finding_id, finding.dedup_key)
         return self._result(
             finding,
@@ -324,3 +451,49 @@ class SlackNotifier:
             suppressed_by=suppressed_by,
             expired_rules=expired_rules,
         )
+
+
+def _counted(record: AlertRecord, finding: Finding) -> AlertRecord:
+    """The alert's record once ``finding`` is counted as one more repeat of it."""
+    return replace(
+        record,
+        count=record.count + 1,
+        first_seen=min(record.first_seen, finding.event_time),
+        last_seen=max(record.last_seen, finding.event_time),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """A finding of a batch that passed the seen and suppression checks, at its position."""
+
+    index: int
+    finding: Finding
+    expired: tuple[SuppressionRule, ...]
+
+
+@dataclass(slots=True)
+class _Fold:
+    """Repeats of one posted alert waiting for their single Slack write.
+
+    ``record`` is the alert as the repeats so far leave it, so each further finding is checked
+    against the same window it would meet if the earlier ones had already been written.
+    """
+
+    existing: AlertRecord
+    items: list[_Pending] = field(default_factory=list)
+    counts: list[int] = field(default_factory=list)
+    ids: set[str] = field(default_factory=set)
+    record: AlertRecord = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.record = self.existing
+
+    def add(self, item: _Pending) -> None:
+        self.record = _counted(self.record, item.finding)
+        self.items.append(item)
+        self.counts.append(self.record.count)
+        self.ids.add(item.finding.finding_id)
+
+    def holds(self, finding_id: str) -> bool:
+        return finding_id in self.ids

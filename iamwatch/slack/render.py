@@ -9,7 +9,7 @@ are cut with a marker so Slack never rejects a message for its size.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -305,6 +305,52 @@ def render_repeat(finding: Finding, count: int) -> SlackMessage:
         ContextBlock(elements=[_mrkdwn(_footer(finding))]),
     ]
     text = f"Repeat #{count}: " + neutralise(finding.summary, FALLBACK_TEXT_MAX - 40)
+    return SlackMessage(text=text, blocks=_validated(blocks))
+
+
+# A folded reply lists this many repeats at most; the rest are only counted. Readers want the
+# pattern (who, from where, when), and the audit trail keeps every finding anyway.
+FOLDED_LISTED = 10
+
+
+def render_repeats(findings: Sequence[Finding], first_count: int) -> SlackMessage:
+    """One thread reply for several repeats of an alert, numbered from ``first_count``."""
+    if not findings:
+        raise ValueError("render_repeats needs at least one finding")
+    last_count = first_count + len(findings) - 1
+    times = [finding.event_time for finding in findings]
+    head = (
+        f"\U0001f501 {_bold('Repeats:')} #{first_count} to #{last_count}, "
+        f"{len(findings)} more times from {_time(min(times))} to {_time(max(times))}"
+    )
+    lines: list[str] = []
+    used = 0
+    for offset, finding in enumerate(findings[:FOLDED_LISTED]):
+        line = (
+            f"\u2022 #{first_count + offset} \u00b7 {_time(finding.event_time)} \u00b7 "
+            f"{neutralise(_actor(finding), 400)} \u00b7 "
+            f"{neutralise(finding.source_ip, 100)}"
+        )
+        # Keep room for the "and N more" line under the section limit.
+        if used + 1 + utf16_length(line) > SECTION_TEXT_MAX - 40:
+            break
+        lines.append(line)
+        used += 1 + utf16_length(line)
+    if len(lines) < len(findings):
+        lines.append(f"\u2026and {len(findings) - len(lines)} more")
+    first, last = findings[0], findings[-1]
+    footer = (
+        f"Findings {neutralise(first.finding_id, 200)} to {neutralise(last.finding_id, 200)}"
+        f" \u00b7 {neutralise(first.detector, 200)}"
+    )
+    blocks: list[Block] = [
+        SectionBlock(text=_mrkdwn(head)),
+        SectionBlock(text=_mrkdwn("\n".join(lines))),
+        ContextBlock(elements=[_mrkdwn(footer)]),
+    ]
+    text = f"Repeats #{first_count} to #{last_count}: " + neutralise(
+        last.summary, FALLBACK_TEXT_MAX - 60
+    )
     return SlackMessage(text=text, blocks=_validated(blocks))
 
 
