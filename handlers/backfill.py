@@ -6,19 +6,22 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 # What the backfill path runs is loaded at cold start, like the detect handler's engine.
-from iamwatch import pipeline, sources  # noqa: F401
+from iamwatch import detection, sources  # noqa: F401
+from iamwatch.aws.backfill import backfill
 from iamwatch.aws.batch import process_sqs_batch
-from iamwatch.aws.runtime import runtime
-from iamwatch.observability import flushing, logger, metrics
+from iamwatch.aws.container import container
+from iamwatch.observability import lambda_handler
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
-@flushing
+@lambda_handler()
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    current = runtime()
-    return process_sqs_batch(event, context, lambda record: current.backfill(record.body, context))
+    app = container()
+    return process_sqs_batch(
+        event,
+        context,
+        lambda record: backfill(app.detection, app.detect_once, record.body, context),
+    )

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from iamwatch.aws.runtime import runtime
-from iamwatch.observability import flushing, logger, metrics
+from iamwatch.aws.container import container
+from iamwatch.observability import lambda_handler
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
-@flushing
+@lambda_handler()
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return runtime().exporter.run(event).model_dump(mode="json")
+    return container().exporter.run(event).model_dump(mode="json")

@@ -5,18 +5,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from iamwatch.aws.container import container
 from iamwatch.aws.interactions import api_gateway_answer, request_from_api_gateway
-from iamwatch.aws.runtime import runtime
-from iamwatch.observability import count, flushing, logger, metrics
+from iamwatch.observability import count, lambda_handler
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
-@flushing
+@lambda_handler()
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    answer = runtime().interactions.handle(request_from_api_gateway(event))
+    answer = container().interactions.handle(request_from_api_gateway(event))
     count("SlackInteractions", outcome=answer.outcome.split(":", 1)[0])
     return api_gateway_answer(answer)

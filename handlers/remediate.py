@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from iamwatch.aws.batch import process_sqs_batch
-from iamwatch.aws.runtime import runtime
-from iamwatch.observability import count, flushing, logger, metrics
+from iamwatch.aws.container import container
+from iamwatch.observability import count, lambda_handler
 from iamwatch.slack.interactions.queue import RemediationRequest
 
 if TYPE_CHECKING:
@@ -17,14 +17,12 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
-@flushing
+@lambda_handler()
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    current = runtime()
+    app = container()
 
     def apply(record: SQSRecord) -> None:
-        outcome = current.remediations.run(RemediationRequest.model_validate_json(record.body))
+        outcome = app.remediations.run(RemediationRequest.model_validate_json(record.body))
         count("SlackRemediations", outcome=outcome)
 
     return process_sqs_batch(event, context, apply)

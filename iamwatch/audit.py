@@ -23,6 +23,10 @@ from iamwatch.text import encodable_tree
 
 if TYPE_CHECKING:
     from iamwatch.slack.notifier import DeliveryResult
+    from iamwatch.slack.suppress import SuppressionRule
+
+# The delivery status of a suppressed finding, as audited and exported.
+SUPPRESSED = "suppressed"
 
 
 class AuditKind(StrEnum):
@@ -81,10 +85,27 @@ class AuditRecord(BaseModel):
         )
 
 
+# The audit records iamwatch writes about detection and delivery, built here and only here, so
+# the CLI, the backfill and the Lambda functions write the same shapes.
+
+
 def finding_raised(finding: Finding) -> AuditRecord:
     """The full finding is kept, so an export can rebuild it from the audit trail alone."""
     return AuditRecord.about(
         AuditKind.FINDING_RAISED, finding, finding=finding.model_dump(mode="json")
+    )
+
+
+def finding_suppressed(finding: Finding, rule: SuppressionRule) -> AuditRecord:
+    """A finding a suppression rule muted: kept whole, like a raised one, with the rule, so an
+    export shows it as suppressed and by what."""
+    return AuditRecord.about(
+        AuditKind.FINDING_SUPPRESSED,
+        finding,
+        outcome=SUPPRESSED,
+        rule=rule.model_dump(mode="json"),
+        reason=rule.describe(),
+        finding=finding.model_dump(mode="json"),
     )
 
 
@@ -103,23 +124,19 @@ def detector_failed(detector: str, event_id: str, location: str, error: str) -> 
     )
 
 
-def delivery_outcome(finding: Finding, result: DeliveryResult) -> AuditRecord:
-    """One record per delivery result: suppressed, failed (with Slack's reason), or attempted
-    with its outcome (posted, deduplicated, already-delivered)."""
+def delivery_outcome(
+    finding: Finding,
+    result: DeliveryResult,
+    *,
+    attempt: int = 1,
+    will_retry: bool = False,
+    dead_lettered: bool = False,
+) -> AuditRecord:
+    """One record per delivery attempt: failed (with Slack's reason, whether it will be tried
+    again, whether it was dead-lettered) or attempted with its outcome (posted, deduplicated,
+    already-delivered). The export reports the latest ``outcome`` of each finding."""
     outcome = result.outcome.value
-    common: dict[str, Any] = {"outcome": outcome, "channel": result.channel}
-    expired = [rule.describe() for rule in result.expired_rules]
-    if expired:
-        common["expired_rules"] = expired
-    if outcome == "suppressed":
-        rule = result.suppressed_by
-        return AuditRecord.about(
-            AuditKind.FINDING_SUPPRESSED,
-            finding,
-            **common,
-            rule=None if rule is None else rule.model_dump(mode="json"),
-            reason=None if rule is None else rule.describe(),
-        )
+    common: dict[str, Any] = {"outcome": outcome, "channel": result.channel, "attempt": attempt}
     if outcome == "failed":
         return AuditRecord.about(
             AuditKind.DELIVERY_FAILED,
@@ -127,6 +144,8 @@ def delivery_outcome(finding: Finding, result: DeliveryResult) -> AuditRecord:
             **common,
             reason=result.reason,
             retryable=result.retryable,
+            will_retry=will_retry,
+            dead_lettered=dead_lettered,
         )
     return AuditRecord.about(
         AuditKind.DELIVERY_ATTEMPTED,
@@ -135,6 +154,14 @@ def delivery_outcome(finding: Finding, result: DeliveryResult) -> AuditRecord:
         ts=result.ts,
         reason=result.reason,
         repeat_count=result.repeat_count,
+    )
+
+
+def unreadable_alert(reason: str, message_id: str | None) -> AuditRecord:
+    """A queued alert message that is not a finding (nothing to deliver; dead-lettered)."""
+    return AuditRecord(
+        kind=AuditKind.DELIVERY_FAILED,
+        data={"outcome": "failed", "reason": reason, "message_id": message_id},
     )
 
 

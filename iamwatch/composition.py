@@ -1,23 +1,29 @@
-"""The composition root: adapters and the engine are built here, once, at the edge."""
+"""The composition root shared by the entry points: the engine, the detection service, the
+Slack notifier and its transport, built from settings. The CLI wires them here; the Lambda
+functions in ``iamwatch.aws.container`` (with their AWS adapters)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import timedelta
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
 
 from iamwatch.engine import Engine
 from iamwatch.registry import DetectionContext
 from iamwatch.settings import Settings, SettingsError
+from iamwatch.severity import Severity
 from iamwatch.state import SQLiteStateStore, StateStore
 
 if TYPE_CHECKING:
+    from iamwatch.audit import AuditLog
+    from iamwatch.detection import AlertSink, DetectionService, Enricher
     from iamwatch.slack.dedup import DedupStore
     from iamwatch.slack.notifier import SlackNotifier
     from iamwatch.slack.secrets import SecretSource, TokenSource
     from iamwatch.slack.transport import SlackTransport
+    from iamwatch.telemetry import Telemetry
 
 
 def build_engine(settings: Settings, state: StateStore | None = None) -> Engine:
@@ -26,6 +32,46 @@ def build_engine(settings: Settings, state: StateStore | None = None) -> Engine:
     store = state if state is not None else SQLiteStateStore(settings.state_path)
     context = DetectionContext(state=store, settings=settings.detection)
     return Engine(REGISTRY, context, runbook_base_url=settings.runbook_base_url)
+
+
+def check_suppressions(settings: Settings, detector_ids: tuple[str, ...]) -> None:
+    """A rule naming a detector that does not exist would silently never match: refuse it."""
+    for index, rule in enumerate(settings.suppressions, start=1):
+        if rule.detector is not None and not any(
+            fnmatchcase(detector_id, rule.detector) for detector_id in detector_ids
+        ):
+            raise SettingsError(
+                f"IAMWATCH_SUPPRESSIONS: rule {index}, detector: {rule.detector!r} matches no "
+                "detector id"
+            )
+
+
+def build_detection(
+    settings: Settings,
+    audit: AuditLog,
+    *,
+    state: StateStore | None = None,
+    sink: AlertSink | None = None,
+    enricher: Enricher | None = None,
+    min_severity: Severity = Severity.INFO,
+    telemetry: Telemetry | None = None,
+) -> DetectionService:
+    """The detection service every entry point runs records through; they differ only in the
+    adapters passed here."""
+    from iamwatch.detection import DetectionService
+    from iamwatch.telemetry import NULL_TELEMETRY
+
+    engine = build_engine(settings, state)
+    check_suppressions(settings, engine.registry.ids)
+    return DetectionService(
+        engine,
+        audit,
+        sink=sink,
+        enricher=enricher,
+        suppressions=settings.suppressions,
+        min_severity=min_severity,
+        telemetry=telemetry or NULL_TELEMETRY,
+    )
 
 
 def slack_token_source(settings: Settings) -> TokenSource:
@@ -114,20 +160,10 @@ def build_notifier(
     store: DedupStore | None = None,
     transport: SlackTransport | None = None,
     sleep: Callable[[float], None] = time.sleep,
-    today: Callable[[], date] | None = None,
 ) -> SlackNotifier:
-    from detectors import REGISTRY
     from iamwatch.slack.dedup import SQLiteDedupStore
     from iamwatch.slack.notifier import Routing, SlackNotifier
 
-    for index, rule in enumerate(settings.suppressions, start=1):
-        if rule.detector is not None and not any(
-            fnmatchcase(detector_id, rule.detector) for detector_id in REGISTRY.ids
-        ):
-            raise SettingsError(
-                f"IAMWATCH_SUPPRESSIONS: rule {index}, detector: {rule.detector!r} matches no "
-                "detector id"
-            )
     chosen = transport if transport is not None else build_slack_transport(settings, sleep)
     return SlackNotifier(
         chosen,
@@ -135,7 +171,5 @@ def build_notifier(
         routing=Routing(default=settings.slack_channel, by_severity=settings.slack_channels),
         dedup_window=timedelta(seconds=settings.slack_dedup_window_seconds),
         repeats=settings.slack_repeats,
-        suppressions=settings.suppressions,
-        today=today,
         interactive=settings.slack_interactivity,
     )

@@ -92,6 +92,22 @@ def flushing(handler: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+def lambda_handler(
+    correlation_id_path: str | None = None,
+) -> Callable[[Callable[P, R]], Callable[..., R]]:
+    """The stack every handler shares: the Lambda context and a correlation id in each log
+    line (state cleared between invocations), EMF metrics flushed, spans flushed. (The
+    context is typed loosely, as Lambda and tests pass any object with its attributes.)"""
+
+    def wrap(handler: Callable[P, R]) -> Callable[..., R]:
+        logged = logger.inject_lambda_context(
+            correlation_id_path=correlation_id_path, clear_state=True
+        )
+        return logged(metrics.log_metrics(flushing(handler)))
+
+    return wrap
+
+
 def tracer() -> trace.Tracer:
     return trace.get_tracer(SERVICE)
 

@@ -10,7 +10,7 @@ import boto3
 import orjson
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-from iamwatch.aws import runtime
+from iamwatch.aws import container
 from iamwatch.aws.tables import create_table
 
 CREDENTIALS = {
@@ -154,7 +154,7 @@ def deploy(endpoint: str, monkeypatch: Any) -> Deployed:
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    runtime.reset()
+    container.install(None)
     return Deployed(endpoint=endpoint, env=env, alert_queue_url=queue, alert_dlq_url=dlq)
 
 

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,9 +16,12 @@ import orjson
 import pytest
 
 from detectors import REGISTRY
-from iamwatch.engine import Engine
+from iamwatch.audit import SQLiteAuditLog
+from iamwatch.detection import DetectionService
+from iamwatch.engine import DetectorFailure, Engine
 from iamwatch.finding import Finding
 from iamwatch.registry import DetectionContext, DetectionSettings
+from iamwatch.sources import Location, Problem, Source
 from iamwatch.state import SQLiteStateStore
 from tests.slack_server import SlackServer
 
@@ -105,6 +108,32 @@ def run_records(records: list[dict[str, Any]], engine: Engine | None = None) -> 
         assert evaluation.failures == [], evaluation.failures
         findings.extend(evaluation.findings)
     return findings
+
+
+def new_detection(engine: Engine | None = None, **options: Any) -> DetectionService:
+    """The detection service with an in-memory audit trail and no sink."""
+    return DetectionService(engine or new_engine(), SQLiteAuditLog(), **options)
+
+
+@dataclass(frozen=True)
+class FailedDetection:
+    location: Location
+    failure: DetectorFailure
+
+
+def scan_items(
+    detection: DetectionService, sources: Iterable[Source]
+) -> list[Finding | Problem | FailedDetection]:
+    """What a scan of ``sources`` reports, in order: problems, detector failures, findings."""
+    items: list[Finding | Problem | FailedDetection] = []
+    for item in detection.records(sources):
+        if isinstance(item, Problem):
+            items.append(item)
+            continue
+        outcome = detection.process(item.record, str(item.location))
+        items.extend(FailedDetection(item.location, failure) for failure in outcome.failures)
+        items.extend(outcome.raised)
+    return items
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -20,9 +20,9 @@ from detectors import REGISTRY
 from iamwatch.engine import Engine
 from iamwatch.finding import Finding
 from iamwatch.registry import DetectionContext
-from iamwatch.scan import Scanner
 from iamwatch.sources import Problem, expand
 from iamwatch.state import SQLiteStateStore
+from tests.conftest import new_detection, scan_items
 
 RECORDS = 3000
 LAYOUT = re.compile(
@@ -107,16 +107,16 @@ def test_records_are_real_shaped_and_mostly_noise(generated: tuple[Path, corpus.
 
 def scan_results(paths: list[Path]) -> tuple[list[tuple[str, ...]], tuple[object, ...]]:
     engine = Engine(REGISTRY, DetectionContext(state=SQLiteStateStore()))
-    scanner = Scanner(engine)
+    detection = new_detection(engine)
     items: list[tuple[str, ...]] = []
-    for item in scanner.scan(expand([str(p) for p in paths])):
+    for item in scan_items(detection, expand([str(p) for p in paths])):
         if isinstance(item, Finding):
             items.append(("finding", item.finding_id, item.severity.value))
         elif isinstance(item, Problem):
             items.append(("problem", str(item.location), item.reason))
         else:
             items.append(("failed", str(item.location), item.failure.detector))
-    s = scanner.stats
+    s = detection.stats
     return items, (
         s.files,
         s.records,

@@ -24,7 +24,8 @@ import orjson
 import pytest
 
 from handlers import events, notifier
-from iamwatch.aws import runtime as aws_runtime
+from iamwatch.aws import container as aws_container
+from iamwatch.composition import build_slack_transport
 from iamwatch.finding import Finding
 from tests.aws import (
     Deployed,
@@ -172,7 +173,7 @@ def test_a_permanent_failure_is_dead_lettered_with_its_reason_and_nothing_else(
     deployed: Deployed, slack: SlackServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("IAMWATCH_SLACK_CHANNEL_CRITICAL", "#deleted-channel")
-    aws_runtime.reset()
+    aws_container.install(None)
     records = RECORDS[:20]
     expected = expected_findings(records)
     critical = {fid for fid, f in expected.items() if f.severity.value == "critical"}
@@ -229,30 +230,37 @@ def test_the_notifier_killed_after_posting_does_not_post_again(
     class Killed(BaseException):
         pass
 
-    def dying(event: dict[str, Any], context: Any) -> Any:
-        current = aws_runtime.runtime()
-        original = current.notifier.deliver
-        posts = 0
+    class DyingTransport:
+        """The real Slack transport, until the invocation is killed after four posts."""
 
-        def deliver(finding: Finding) -> Any:
-            nonlocal posts
-            if posts == 4:
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+            self.posts = 0
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+        def post(self, *args: Any, **kwargs: Any) -> Any:
+            if self.posts == 4:
                 raise Killed()
-            posts += 1
-            return original(finding)
+            self.posts += 1
+            return self.inner.post(*args, **kwargs)
 
-        monkeypatch.setattr(current.notifier, "deliver", deliver)
+    app = aws_container.from_environment()
+    app.slack_transport = DyingTransport(build_slack_transport(app.settings))
+    aws_container.install(app)
+
+    def dying(event: dict[str, Any], context: Any) -> Any:
         try:
             return notifier.handler(event, context)
         except Killed:
             return {
                 "batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event["Records"]]
             }
-        finally:
-            monkeypatch.setattr(current.notifier, "deliver", original)
 
     sqs_batches(deployed, deployed.alert_queue_url, dying, max_rounds=1)
     assert len(slack.messages) == 4
+    aws_container.install(None)  # a new Lambda container, with the real transport
     sqs_batches(deployed, deployed.alert_queue_url, notifier.handler)
     tally("notifier-killed", len(records), 1, expected, slack).report()
 
@@ -387,15 +395,17 @@ class ShortLambdaContext(LambdaContext):
 
 
 def _short_timeout_clients(proxy: DynamoDBFaultProxy) -> None:
-    """The handlers' DynamoDB client, as built in production but with a 0.5 s read timeout
-    (instead of 60 s) so the proxy's late answers time out quickly."""
+    """The handlers' container with a DynamoDB client as built in production but with a 0.5 s
+    read timeout (instead of 60 s), so the proxy's late answers time out quickly."""
     import boto3
     from botocore.config import Config
 
-    current = aws_runtime.runtime()
-    current._clients["dynamodb"] = boto3.session.Session().client(
+    dynamodb = boto3.session.Session().client(
         "dynamodb", endpoint_url=proxy.url, config=Config(read_timeout=0.5, connect_timeout=1)
     )
+    app = aws_container.from_environment()
+    app.clients = aws_container.Clients(dynamodb=dynamodb)
+    aws_container.install(app)
 
 
 def _detect_until_done(record: dict[str, Any]) -> int:
@@ -423,7 +433,6 @@ def proxied(
         proxies.append(proxy)
         monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
         monkeypatch.setenv("AWS_MAX_ATTEMPTS", "4")
-        aws_runtime.reset()
         _short_timeout_clients(proxy)
         return proxy
 

@@ -36,13 +36,13 @@ from hypothesis import strategies as st
 from detectors import REGISTRY
 from handlers import events
 from iamwatch.audit import AuditKind, SQLiteAuditLog, finding_raised, malformed_event
+from iamwatch.detection import DetectionService
 from iamwatch.engine import Engine, MalformedRecordError, parse_record
 from iamwatch.export import ExportFormat, collect
 from iamwatch.export import render as export
 from iamwatch.export.csv import COLUMNS
 from iamwatch.finding import Finding
 from iamwatch.observability import logger as powertools_logger
-from iamwatch.scan import FailedDetection, Scanner
 from iamwatch.slack.render import render
 from iamwatch.sources import Problem, Source
 from iamwatch.text import encodable
@@ -51,10 +51,13 @@ from tests.conftest import (
     EVENTS_DIR,
     EXAMPLES_DIR,
     Case,
+    FailedDetection,
     base_record,
     detector_cases,
     load_case,
+    new_detection,
     new_engine,
+    scan_items,
 )
 from tests.slack_server import live_tokens, message_texts, payload_problems
 
@@ -390,7 +393,7 @@ def batches(draw: st.DrawFn) -> tuple[Case, list[bytes], list[int]]:
 
 def scan_batch(
     tmp_path_factory: pytest.TempPathFactory, lines: list[bytes]
-) -> tuple[Scanner, list[Any], Path]:
+) -> tuple[DetectionService, list[Any], Path]:
     path = tmp_path_factory.mktemp("batch") / "records.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
     scanner, items = scan_file(path)
@@ -588,10 +591,10 @@ GARBAGE = [
 ]
 
 
-def scan_file(path: Path) -> tuple[Scanner, list[Any]]:
-    scanner = Scanner(new_engine())
+def scan_file(path: Path) -> tuple[DetectionService, list[Any]]:
+    detection = new_detection()
     source = Source(name=str(path), size=path.stat().st_size, kind="file")
-    return scanner, list(scanner.scan([source]))
+    return detection, scan_items(detection, [source])
 
 
 def records_of(path: Path) -> list[dict[str, Any]]:
@@ -673,7 +676,7 @@ def test_an_io_error_is_a_transient_problem_and_corrupt_data_is_not(tmp_path: Pa
         str(corrupt): False,
     }
     for name, transient in sources.items():
-        (problem,) = Scanner(new_engine()).scan([Source(name, None, "file")])
+        (problem,) = scan_items(new_detection(), [Source(name, None, "file")])
         assert isinstance(problem, Problem), name
         assert problem.transient is transient, name
         assert problem.location.source == name and problem.reason

@@ -206,7 +206,7 @@ def test_a_hostile_log_file_reports_each_bad_record_and_alerts_on_the_rest(
     (large,) = [a for a in alerts if a["event_id"] == big[0]["eventID"]]
     assert len(orjson.dumps(large)) < 64_000, "bounded: fits SQS and DynamoDB"
     audited = malformed_audit(deployed)
-    places = sorted(item["where"].removeprefix(f"s3://{BUCKET}/") for item in audited)
+    places = sorted(item["location"].removeprefix(f"s3://{BUCKET}/") for item in audited)
     assert places == sorted(
         [
             *(f"{keys[0]}: record {n}" for n in (2, 4, 5, 7)),

@@ -19,7 +19,7 @@ import pytest
 
 from handlers import events, interactions, notifier, remediate
 from iamwatch.audit import AuditRecord
-from iamwatch.aws import runtime as lambda_runtime
+from iamwatch.aws import container as aws_container
 from iamwatch.finding import finding_id_for
 from iamwatch.remediation import QUARANTINE_POLICY
 from iamwatch.slack.interactions.messages import CONFIRM_ACTION
@@ -461,7 +461,7 @@ def test_two_person_approval_needs_two_different_approvers(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("IAMWATCH_SLACK_TWO_PERSON_APPROVAL", "true")
-    lambda_runtime.reset()
+    aws_container.install(None)
     user, key = iam_user_with_key(stack)
     alert = stack.alert(key_created(user, key, by_root=True))
     first, second = APPROVERS
@@ -525,7 +525,7 @@ def test_only_the_remediate_function_calls_iam_and_its_role_grants_every_call(
     user, key = iam_user_with_key(stack)
     alert = stack.alert(key_created(user, key))
     calls: list[str] = []
-    iam = lambda_runtime.runtime().client("iam")
+    iam = aws_container.container().client("iam")
     iam.meta.events.register("before-call.iam", lambda model, **_: calls.append(model.name))
     confirm(stack, show_plan(stack, alert, APPROVERS[0]), APPROVERS[0])
     assert calls == [], "the internet-facing function made IAM calls"

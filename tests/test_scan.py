@@ -1,4 +1,4 @@
-"""The scanner isolates detectors: one raising never hides the others' findings."""
+"""The detection service isolates detectors: one raising never hides the others' findings."""
 
 from __future__ import annotations
 
@@ -14,10 +14,9 @@ from iamwatch.engine import Engine
 from iamwatch.events import CloudTrailRecord
 from iamwatch.finding import Finding
 from iamwatch.registry import DetectionContext, Hit, Registry, detector
-from iamwatch.scan import FailedDetection, Scanner
 from iamwatch.sources import Problem, expand
 from iamwatch.state import SQLiteStateStore
-from tests.conftest import base_record
+from tests.conftest import FailedDetection, base_record, new_detection, scan_items
 
 BROKEN_META = replace(META, id="broken-detector")
 
@@ -32,15 +31,15 @@ def test_a_raising_detector_is_reported_and_the_others_still_run(tmp_path: Path)
     engine = Engine(registry, DetectionContext(state=SQLiteStateStore()))
     path = tmp_path / "records.jsonl"
     path.write_bytes(orjson.dumps(base_record("iam-user-created")) + b"\n")
-    scanner = Scanner(engine)
-    items = list(scanner.scan(expand([str(path)])))
+    detection = new_detection(engine)
+    items = scan_items(detection, expand([str(path)]))
     failures = [i for i in items if isinstance(i, FailedDetection)]
     findings = [i for i in items if isinstance(i, Finding)]
     assert [f.failure.detector for f in failures] == ["broken-detector"]
     assert "RuntimeError: bug in a detector" in failures[0].failure.error
     assert str(failures[0].location) == f"{path}: line 1"
     assert [f.detector for f in findings] == ["iam-user-created"]
-    assert scanner.stats.detector_failures == 1
+    assert detection.stats.detector_failures == 1
 
 
 def test_records_no_detector_wants_are_counted_but_not_modelled(tmp_path: Path) -> None:
@@ -52,18 +51,18 @@ def test_records_no_detector_wants_are_counted_but_not_modelled(tmp_path: Path) 
     }
     path = tmp_path / "noise.jsonl"
     path.write_bytes(orjson.dumps(noise) + b"\n")
-    scanner = Scanner(Engine(REGISTRY, DetectionContext(state=SQLiteStateStore())))
-    items = list(scanner.scan(expand([str(path)])))
+    detection = new_detection(Engine(REGISTRY, DetectionContext(state=SQLiteStateStore())))
+    items = scan_items(detection, expand([str(path)]))
     assert items == []
-    assert scanner.stats.records == 1 and scanner.stats.examined == 0
+    assert detection.stats.records == 1 and detection.stats.examined == 0
 
 
 def test_unreadable_file_is_a_problem_not_a_crash(tmp_path: Path) -> None:
     path = tmp_path / "locked.json"
     path.write_bytes(b"{}")
     path.chmod(0)
-    scanner = Scanner(Engine(REGISTRY, DetectionContext(state=SQLiteStateStore())))
-    items = list(scanner.scan(expand([str(path)])))
+    detection = new_detection(Engine(REGISTRY, DetectionContext(state=SQLiteStateStore())))
+    items = scan_items(detection, expand([str(path)]))
     path.chmod(0o600)
     # root can read anything; either way nothing raises and nothing is silently lost.
     assert all(isinstance(i, Problem) for i in items)

@@ -1,9 +1,8 @@
 """Delivering alerts to a real Slack-speaking server on loopback: routing, retries with their
-timing (a fake sleep, never a real one), permanent errors, outages, dedup and suppression."""
+timing (a fake sleep, never a real one), permanent errors, outages and dedup."""
 
 from __future__ import annotations
 
-import logging
 import re
 from datetime import date, timedelta
 from typing import Any
@@ -13,13 +12,12 @@ import pytest
 from detectors import REGISTRY
 from iamwatch.composition import build_notifier
 from iamwatch.finding import Finding
-from iamwatch.settings import SettingsError, load_settings
+from iamwatch.settings import load_settings
 from iamwatch.severity import Severity
 from iamwatch.slack.dedup import SQLiteDedupStore
 from iamwatch.slack.notifier import Outcome, SlackNotifier
 from iamwatch.slack.render import SlackMessage, render
 from iamwatch.slack.samples import sample_finding
-from iamwatch.slack.suppress import RuleSuppressor, SuppressionRule
 from iamwatch.slack.transport import DeliveryError
 from tests.slack_server import Message, SlackServer, live_tokens, message_texts, payload_problems
 
@@ -27,7 +25,6 @@ pytestmark = pytest.mark.usefixtures("no_ambient_settings")
 
 RUNBOOKS = "https://runbooks.example.test/iamwatch"
 SAMPLES = {detector_id: sample_finding(detector_id, RUNBOOKS) for detector_id in REGISTRY.ids}
-TODAY = date(2024, 5, 14)
 
 
 class Sleeps(list[float]):
@@ -59,7 +56,6 @@ def notifier(
         load_settings(**{k: v for k, v in settings.items() if v is not ...}),
         store=store or SQLiteDedupStore(),
         sleep=sleeps,
-        today=lambda: TODAY,
     )
 
 
@@ -505,79 +501,7 @@ def test_webhook_retries_rate_limits_and_records_permanent_errors(
     )
 
 
-# Suppression -------------------------------------------------------------------------------
-
-
-def _rule(**matchers: str) -> dict[str, str]:
-    return {"owner": "secops", "reason": "terraform CI user", "expires": "2024-06-30", **matchers}
-
-
-@pytest.mark.parametrize(
-    "matchers",
-    [
-        {"actor": "arn:aws:iam::123456789012:user/ci-*"},
-        {"actor": "ci-deployer"},
-        {"account": "123456789012", "detector": "access-key-*"},
-        {"target": "legacy-backup"},
-    ],
-)
-def test_a_live_rule_suppresses_and_the_finding_is_recorded(
-    slack: SlackServer, sleeps: Sleeps, matchers: dict[str, str]
-) -> None:
-    alerts = notifier(slack, sleeps, suppressions=[_rule(**matchers)])
-    finding = SAMPLES["access-key-created"]
-    result = alerts.deliver(finding)
-    assert result.outcome is Outcome.SUPPRESSED
-    assert result.suppressed_by is not None and result.suppressed_by.owner == "secops"
-    assert slack.requests == []
-    other = alerts.deliver(SAMPLES["root-account-used"])
-    assert other.outcome is Outcome.POSTED
-
-
-def test_an_expired_rule_stops_suppressing_and_says_so(
-    slack: SlackServer, sleeps: Sleeps, caplog: pytest.LogCaptureFixture
-) -> None:
-    rule = _rule(actor="ci-deployer", expires="2024-05-13")
-    alerts = notifier(slack, sleeps, suppressions=[rule])
-    with caplog.at_level(logging.WARNING, logger="iamwatch.slack"):
-        summary = alerts.deliver_all([SAMPLES["access-key-created"]])
-    (result,) = summary.results
-    assert result.outcome is Outcome.POSTED
-    assert [r.owner for r in summary.expired_rules] == ["secops"]
-    assert "suppression rule expired, delivering" in caplog.text
-    assert len(slack.top_level()) == 1
-
-
-def test_a_rule_suppresses_through_its_expiry_day() -> None:
-    rule = SuppressionRule.model_validate(_rule(detector="*", expires="2024-05-14"))
-    assert not rule.expired(TODAY) and rule.expired(TODAY + timedelta(days=1))
-
-
-def test_rules_must_match_something_and_name_a_real_detector(
-    slack: SlackServer, sleeps: Sleeps
-) -> None:
-    with pytest.raises(SettingsError, match=r"IAMWATCH_SUPPRESSIONS: rule 1: a rule must set"):
-        load_settings(suppressions=[_rule()])
-    with pytest.raises(SettingsError, match=r"IAMWATCH_SUPPRESSIONS: rule 1, owner: "):
-        load_settings(suppressions=[{"actor": "x", "reason": "r", "expires": "2024-01-01"}])
-    with pytest.raises(SettingsError, match=r"rule 1, detector: 'iam-user-creatd' matches no"):
-        notifier(slack, sleeps, suppressions=[_rule(detector="iam-user-creatd")])
-
-
-def test_the_pipeline_suppressor_port_uses_the_same_rules(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    from datetime import UTC, datetime
-
-    live = SuppressionRule.model_validate(_rule(actor="ci-deployer"))
-    expired = SuppressionRule.model_validate(_rule(account="123456789012", expires="2020-01-01"))
-    suppressor = RuleSuppressor([expired, live])
-    now = datetime(2024, 5, 14, 12, tzinfo=UTC)
-    reason = suppressor.suppression_reason(SAMPLES["access-key-created"], now)
-    assert reason == live.describe()
-    with caplog.at_level(logging.WARNING, logger="iamwatch.suppress"):
-        assert suppressor.suppression_reason(SAMPLES["iam-user-created"], now) is None
-    assert "suppression rule expired" in caplog.text
+# Suppression settings (what suppression does is tested in tests/test_detection.py) -------
 
 
 def test_suppressions_load_from_the_toml_config_file(tmp_path: Any) -> None:

@@ -211,35 +211,26 @@ def test_a_repeat_past_the_window_flushes_the_fold_and_starts_a_new_alert(
     assert_same_as_one_by_one(batch, summary.results, store, **settings)
 
 
-def test_suppressed_and_already_delivered_findings_are_decided_one_by_one_first(
+def test_already_delivered_findings_are_decided_one_by_one_first(
     slack: SlackServer, sleeps: Sleeps
 ) -> None:
+    # (Suppressed findings never reach the notifier: tests/test_detection.py.)
     store = SQLiteDedupStore()
-    rule = {
-        "actor": "ci-deployer",
-        "owner": "secops",
-        "reason": "pipeline",
-        "expires": "2024-06-30",
-    }
     first_repeats = repeats(3)
-    # Same alert (dedup key), but this one was made by a suppressed actor.
-    suppressed = first_repeats[1].model_copy(update={"actor_name": "ci-deployer"})
-    batch = [FIRST, first_repeats[0], suppressed, first_repeats[2], first_repeats[0], FIRST]
-    settings: dict[str, Any] = {"suppressions": [rule]}
-    summary = notifier(slack, sleeps, store=store, **settings).deliver_all(batch)
+    batch = [FIRST, first_repeats[0], first_repeats[2], first_repeats[0], FIRST]
+    summary = notifier(slack, sleeps, store=store).deliver_all(batch)
     assert [r.outcome for r in summary.results] == [
         Outcome.POSTED,
         Outcome.DEDUPLICATED,
-        Outcome.SUPPRESSED,
         Outcome.DEDUPLICATED,
         Outcome.ALREADY_DELIVERED,
         Outcome.ALREADY_DELIVERED,
     ]
-    assert [r.repeat_count for r in summary.results] == [None, 2, None, 3, None, None]
+    assert [r.repeat_count for r in summary.results] == [None, 2, 3, None, None]
     # The second copy of a folded finding forces the fold's write first (one by one, the
     # first copy would already be written, so the second is already delivered).
     assert len(slack.requests) == 2
-    assert_same_as_one_by_one(batch, summary.results, store, **settings)
+    assert_same_as_one_by_one(batch, summary.results, store)
 
 
 # Update mode --------------------------------------------------------------------------------

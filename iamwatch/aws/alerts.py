@@ -1,4 +1,4 @@
-"""The SQS alert queue between detection and Slack delivery."""
+"""The SQS alert queue between detection and Slack delivery, and its dead-letter queue."""
 
 from __future__ import annotations
 
@@ -50,3 +50,20 @@ def _entry(key: str, finding: Finding) -> Any:
             "severity": {"DataType": "String", "StringValue": finding.severity.value},
         },
     }
+
+
+class SqsDeadLetters:
+    """The alert queue's dead-letter queue, with the reason each alert could not be delivered
+    as a message attribute (the ``DeadLetters`` port of the delivery service)."""
+
+    def __init__(self, client: SQSClient, queue_url: str) -> None:
+        self._client = client
+        self._queue_url = queue_url
+
+    def park(self, body: str, reason: str, finding_id: str | None) -> None:
+        attributes: dict[str, Any] = {"reason": {"DataType": "String", "StringValue": reason}}
+        if finding_id is not None:
+            attributes["finding_id"] = {"DataType": "String", "StringValue": finding_id}
+        self._client.send_message(
+            QueueUrl=self._queue_url, MessageBody=body, MessageAttributes=attributes
+        )

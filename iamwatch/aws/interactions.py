@@ -1,5 +1,5 @@
 """The Slack interactions endpoint and the remediate function on AWS: API Gateway HTTP API
-events in and out, and their cores built from the runtime's clients and settings."""
+events in and out, and their cores built from the container's clients and settings."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from iamwatch.slack.interactions.flow import Answer, InteractionRequest
 
 if TYPE_CHECKING:
-    from iamwatch.aws.runtime import Runtime
+    from iamwatch.aws.container import Container
     from iamwatch.slack.interactions.flow import Interactions
     from iamwatch.slack.interactions.remediate import QueuedRemediations
 
@@ -60,7 +60,7 @@ class InteractivityOff:
         )
 
 
-def build_interactions(runtime: Runtime) -> Interactions | InteractivityOff:
+def build_interactions(runtime: Container) -> Interactions | InteractivityOff:
     from iamwatch.aws.remediation_queue import SqsRemediationQueue
     from iamwatch.composition import slack_signing_secret_source, slack_token_source
     from iamwatch.slack.interactions.flow import Interactions
@@ -87,7 +87,7 @@ def build_interactions(runtime: Runtime) -> Interactions | InteractivityOff:
     )
 
 
-def build_queued_remediations(runtime: Runtime) -> QueuedRemediations:
+def build_queued_remediations(runtime: Container) -> QueuedRemediations:
     from iamwatch.composition import slack_token_source
     from iamwatch.remediation import Remediator
     from iamwatch.slack.interactions.remediate import QueuedRemediations
@@ -95,7 +95,7 @@ def build_queued_remediations(runtime: Runtime) -> QueuedRemediations:
     from iamwatch.slack.transport import RetryPolicy
 
     settings = runtime.settings
-    account = runtime.client("sts").get_caller_identity()["Account"]
+    account = runtime.account_id
     return QueuedRemediations(
         audit=runtime.audit,
         remediator=Remediator(runtime.client("iam"), runtime.audit, account=account),

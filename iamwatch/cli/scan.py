@@ -28,9 +28,12 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from iamwatch.audit import BufferedAuditLog
-    from iamwatch.scan import ScanStats
+    from iamwatch.aws.enrichment import IamEnricher
+    from iamwatch.detection import DetectionStats
+    from iamwatch.finding import Finding
     from iamwatch.settings import Settings
     from iamwatch.slack.notifier import SlackNotifier
+    from iamwatch.slack.suppress import SuppressionRule
     from iamwatch.sources import Source
 
 
@@ -86,6 +89,14 @@ def scan(
             show_default=False,
         ),
     ] = None,
+    enrich: Annotated[
+        bool,
+        typer.Option(
+            "--enrich",
+            help="Add read-only IAM context (tags, MFA, keys, groups) to findings about IAM "
+            "users, with your AWS credentials; only for the credentials' own account.",
+        ),
+    ] = False,
 ) -> None:
     """Scan CloudTrail logs with the same detectors the Lambda functions run."""
     import sqlite3
@@ -109,8 +120,9 @@ def scan(
         _scan(
             paths,
             settings,
-            scanner_args=(min_severity, fail_on),
+            thresholds=(min_severity, fail_on),
             notifier=notifier,
+            enrich=enrich,
             output_format=output_format,
             progress=progress,
             audit_log=audit_log,
@@ -123,94 +135,131 @@ def _scan(
     paths: list[str],
     settings: Settings,
     *,
-    scanner_args: tuple[Severity, Severity | None],
+    thresholds: tuple[Severity, Severity | None],
     notifier: SlackNotifier | None,
+    enrich: bool,
     output_format: OutputFormat | None,
     progress: bool,
     audit_log: BufferedAuditLog,
 ) -> None:
-    from iamwatch import audit as trail
-    from iamwatch.composition import build_engine
-    from iamwatch.output import findings_table, print_summary, write_jsonl
-    from iamwatch.scan import FailedDetection, Scanner
-    from iamwatch.sources import InputError, Problem, expand
+    from collections import Counter
+
+    from iamwatch.composition import build_detection
+    from iamwatch.delivery import BufferedDelivery, DeliveryService
+    from iamwatch.detection import LocatedRecord
+    from iamwatch.output import (
+        findings_table,
+        print_summary,
+        print_suppression_summary,
+        write_jsonl,
+    )
+    from iamwatch.settings import SettingsError
+    from iamwatch.sources import InputError, expand
     from iamwatch.terminal import printable
 
-    min_severity, fail_on = scanner_args
-
+    min_severity, fail_on = thresholds
     chosen = output_format or (OutputFormat.TABLE if sys.stdout.isatty() else OutputFormat.JSONL)
     errors = _stderr_console()
-    engine = build_engine(settings)
-    scanner = Scanner(engine, min_severity=min_severity)
-    collected = []
-    to_alert = []
+    sink = BufferedDelivery(DeliveryService(notifier, audit_log)) if notifier else None
+    try:
+        detection = build_detection(
+            settings,
+            audit_log,
+            sink=sink,
+            enricher=_caller_enricher(errors) if enrich else None,
+            min_severity=min_severity,
+        )
+        sources = list(expand(paths))
+    except (SettingsError, InputError) as error:
+        raise _fail(str(error)) from None
+    stats = detection.stats
+    collected: list[Finding] = []
+    muted: list[tuple[Finding, SuppressionRule]] = []
+    muted_by: Counter[SuppressionRule] = Counter()
+    muted_detectors: dict[SuppressionRule, set[str]] = {}
+    expired: dict[SuppressionRule, None] = {}
     worst: Severity | None = None
     started = time.perf_counter()
     out = sys.stdout.buffer
-    try:
-        sources = list(expand(paths))
-    except InputError as error:
-        raise _fail(str(error)) from None
-    with _progress(errors, sources, scanner.stats, enabled=progress) as advance:
-        for item in scanner.scan(advance(sources)):
-            if isinstance(item, Problem):
-                audit_log.append(trail.malformed_event(str(item.location), item.reason))
+    with _progress(errors, sources, stats, enabled=progress) as advance:
+        for item in detection.records(advance(sources)):
+            if not isinstance(item, LocatedRecord):
                 errors.print(
                     f"warning: {printable(str(item.location))}: {item.reason}; skipped",
                     markup=False,
                 )
-            elif isinstance(item, FailedDetection):
-                failure = item.failure
-                audit_log.append(
-                    trail.detector_failed(
-                        failure.detector, failure.event_id, str(item.location), failure.error
-                    )
-                )
+                continue
+            outcome = detection.process(item.record, str(item.location))
+            for failure in outcome.failures:
                 errors.print(
-                    f"error: detector {item.failure.detector} failed on "
-                    f"{printable(str(item.location))} (event {printable(item.failure.event_id)}): "
-                    f"{printable(item.failure.error)}",
+                    f"error: detector {failure.detector} failed on "
+                    f"{printable(str(item.location))} (event {printable(failure.event_id)}): "
+                    f"{printable(failure.error)}",
                     markup=False,
                 )
-            else:
-                audit_log.append(trail.finding_raised(item))
-                if worst is None or item.severity > worst:
-                    worst = item.severity
-                if notifier is not None:
-                    to_alert.append(item)
+            for rule in outcome.expired_rules:
+                expired.setdefault(rule, None)
+            for finding in outcome.raised:
+                if worst is None or finding.severity > worst:
+                    worst = finding.severity
                 if chosen is OutputFormat.JSONL:
-                    write_jsonl(item, out)
+                    write_jsonl(finding, out)
                 else:
-                    collected.append(item)
+                    collected.append(finding)
+            for suppressed in outcome.suppressed:
+                muted_by[suppressed.rule] += 1
+                muted_detectors.setdefault(suppressed.rule, set()).add(suppressed.finding.detector)
+                if chosen is OutputFormat.JSONL:
+                    write_jsonl(suppressed.finding, out, suppressed_by=suppressed.rule)
+                else:
+                    muted.append((suppressed.finding, suppressed.rule))
     out.flush()
+    if sink is not None:
+        sink.flush()
     audit_log.flush()
     elapsed = time.perf_counter() - started
     if chosen is OutputFormat.TABLE:
         from rich.console import Console
 
         console = Console()
-        if collected:
-            console.print(findings_table(collected))
+        if collected or muted:
+            console.print(findings_table(collected, muted))
         else:
             console.print("No findings.")
-    print_summary(errors, scanner.stats, elapsed, engine.registry)
-    delivered = True
-    if notifier is not None:
+    print_summary(errors, stats, elapsed, detection.engine.registry)
+    print_suppression_summary(errors, muted_by, muted_detectors, expired)
+    if sink is not None:
         from iamwatch.slack.report import print_delivery_summary
 
-        summary = notifier.deliver_all(to_alert)
-        by_id = {finding.finding_id: finding for finding in to_alert}
-        for result in summary.results:
-            audit_log.append(trail.delivery_outcome(by_id[result.finding_id], result))
-        audit_log.flush()
-        print_delivery_summary(errors, summary)
-        delivered = summary.ok
-    if scanner.stats.detector_failures:
+        print_delivery_summary(errors, sink.summary, stats.total_suppressed)
+    if stats.detector_failures:
         raise typer.Exit(EXIT_DETECTOR_ERROR)
-    if not delivered:
+    if sink is not None and not sink.summary.ok:
         raise typer.Exit(EXIT_DELIVERY_FAILED)
     if fail_on is not None and worst is not None and worst >= fail_on:
         raise typer.Exit(EXIT_FAIL_ON)
+
+
+def _caller_enricher(errors: Console) -> IamEnricher:
+    """Enrichment with the caller's own AWS credentials, read-only, for their own account."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from iamwatch.aws.enrichment import IamEnricher
+    from iamwatch.settings import SettingsError
+    from iamwatch.terminal import printable
+
+    session = boto3.session.Session()
+    try:
+        account = session.client("sts").get_caller_identity()["Account"]
+    except (BotoCoreError, ClientError) as error:
+        raise SettingsError(f"--enrich: cannot identify your AWS account: {error}") from None
+
+    def warn(message: str, keys: dict[str, object]) -> None:
+        details = ", ".join(f"{key}={value}" for key, value in keys.items())
+        errors.print(f"warning: {message} ({printable(details)})", markup=False)
+
+    return IamEnricher(session.client("iam"), log=warn, account_id=str(account))
 
 
 SourceFilter = Callable[[Iterable["Source"]], Iterable["Source"]]
@@ -218,7 +267,7 @@ SourceFilter = Callable[[Iterable["Source"]], Iterable["Source"]]
 
 @contextmanager
 def _progress(
-    console: Console, sources: list[Source], stats: ScanStats, enabled: bool
+    console: Console, sources: list[Source], stats: DetectionStats, enabled: bool
 ) -> Iterator[SourceFilter]:
     """A byte-based progress bar on stderr for long scans; silent when not on a terminal."""
     if not (enabled and console.is_terminal):

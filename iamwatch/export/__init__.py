@@ -1,5 +1,5 @@
-"""Export: the findings raised in a time window, rebuilt from the audit trail, with their
-latest delivery outcome, as JSON Lines, CSV, OCSF or ASFF (docs/export.md).
+"""Export: the findings raised (or suppressed) in a time window, rebuilt from the audit trail,
+with their latest delivery outcome, as JSON Lines, CSV, OCSF or ASFF (docs/export.md).
 
 The window is on when a finding was raised (the audit record's time), ``[since, until)``.
 Finding ids are stable (uuid5 of detector and event id), so exports can be diffed and
@@ -19,6 +19,8 @@ from iamwatch.audit import AuditKind, AuditLog
 from iamwatch.finding import Finding
 
 _END_OF_TIME = datetime.max.replace(tzinfo=UTC)
+# A suppressed finding is audited once, whole, as suppressed: both its raise and its status.
+_RAISE_KINDS = frozenset({AuditKind.FINDING_RAISED, AuditKind.FINDING_SUPPRESSED})
 _DELIVERY_KINDS = frozenset(
     {AuditKind.DELIVERY_ATTEMPTED, AuditKind.DELIVERY_FAILED, AuditKind.FINDING_SUPPRESSED}
 )
@@ -85,11 +87,11 @@ def collect(
         finding_id = record.finding_id
         if finding_id is None:
             continue
-        if record.kind is AuditKind.FINDING_RAISED:
+        if record.kind in _RAISE_KINDS:
             body = record.data.get("finding")
             if record.at < until and finding_id not in raised and isinstance(body, dict):
                 raised[finding_id] = (record.at, Finding.model_validate(body))
-        elif record.kind in _DELIVERY_KINDS:
+        if record.kind in _DELIVERY_KINDS:
             latest[finding_id] = (record.at, record.data)  # read in time order
     exported = []
     for finding_id, (raised_at, finding) in raised.items():

@@ -1,17 +1,20 @@
-"""The Slack notifier: suppression, routing, dedup and delivery of findings, one result each.
+"""The Slack notifier: routing, dedup and delivery of findings, one result each.
 
 Nothing is dropped silently: every finding handed in comes back as a ``DeliveryResult`` saying
-it was posted, deduplicated (a repeat within the window, or a finding already delivered),
-suppressed (by which rule) or failed (with Slack's reason and whether a retry could succeed).
+it was posted, deduplicated (a repeat within the window, or a finding already delivered) or
+failed (with Slack's reason and whether a retry could succeed). Whether a finding is
+suppressed is decided before it gets here, once, by the detection service.
+
+There is one delivery path, for a batch: delivering one finding is delivering a batch of one.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 from enum import StrEnum
 from typing import Literal
 
@@ -19,7 +22,6 @@ from iamwatch.finding import Finding
 from iamwatch.severity import Severity
 from iamwatch.slack.dedup import AlertRecord, DedupStore
 from iamwatch.slack.render import Repeat, render, render_repeat, render_repeats
-from iamwatch.slack.suppress import SuppressionCheck, SuppressionRule, check
 from iamwatch.slack.transport import DeliveryError, SlackTransport
 
 logger = logging.getLogger("iamwatch.slack")
@@ -44,6 +46,7 @@ AUTH_ERRORS = frozenset(
         "no_service",
     }
 )
+WEBHOOK_REPEAT = "repeat counted; incoming webhooks cannot thread or update messages"
 # chat.update cannot edit the first message any more: post a fresh alert instead.
 UPDATE_GONE_ERRORS = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
 
@@ -52,7 +55,6 @@ class Outcome(StrEnum):
     POSTED = "posted"
     DEDUPLICATED = "deduplicated"
     ALREADY_DELIVERED = "already-delivered"
-    SUPPRESSED = "suppressed"
     FAILED = "failed"
 
 
@@ -67,8 +69,6 @@ class DeliveryResult:
     reason: str | None = None
     retryable: bool = False
     repeat_count: int | None = None
-    suppressed_by: SuppressionRule | None = None
-    expired_rules: tuple[SuppressionRule, ...] = ()
 
 
 @dataclass(slots=True)
@@ -87,19 +87,6 @@ class DeliverySummary:
         return [r for r in self.results if r.outcome is Outcome.FAILED]
 
     @property
-    def suppressed(self) -> list[DeliveryResult]:
-        return [r for r in self.results if r.outcome is Outcome.SUPPRESSED]
-
-    @property
-    def expired_rules(self) -> list[SuppressionRule]:
-        """Each expired rule that matched a finding, once."""
-        seen: dict[SuppressionRule, None] = {}
-        for result in self.results:
-            for rule in result.expired_rules:
-                seen.setdefault(rule, None)
-        return list(seen)
-
-    @property
     def ok(self) -> bool:
         return not self.failures
 
@@ -115,10 +102,6 @@ class Routing:
         return self.by_severity.get(severity) or self.default
 
 
-def _today() -> date:
-    return datetime.now(UTC).date()
-
-
 class SlackNotifier:
     def __init__(
         self,
@@ -128,8 +111,6 @@ class SlackNotifier:
         routing: Routing,
         dedup_window: timedelta = timedelta(hours=1),
         repeats: RepeatMode = "thread",
-        suppressions: Iterable[SuppressionRule] = (),
-        today: Callable[[], date] | None = None,
         interactive: bool = False,
     ) -> None:
         self.transport = transport
@@ -138,8 +119,6 @@ class SlackNotifier:
         self.routing = routing
         self.dedup_window = dedup_window
         self.repeats = repeats
-        self.suppressions = tuple(suppressions)
-        self.today = today or _today
         # Permanent failures remembered for this notifier's lifetime, by channel (None: all).
         self._blocked: dict[str | None, str] = {}
 
@@ -161,11 +140,10 @@ class SlackNotifier:
                 # The same finding twice: delivered one by one, the first copy would already
                 # be written (and the second already-delivered), so write it now.
                 self._flush(folds.pop(key), results)
-            gate = self._gate(finding)
-            if isinstance(gate, DeliveryResult):
-                results[index] = gate
+            if self.store.seen(finding.finding_id):
+                results[index] = self._result(finding, Outcome.ALREADY_DELIVERED)
                 continue
-            if self._route(_Pending(index, finding, gate.expired), folds, results):
+            if self._route(_Pending(index, finding), folds, results):
                 folded[finding.finding_id] = finding.dedup_key
         for fold in folds.values():
             self._flush(fold, results)
@@ -176,49 +154,40 @@ class SlackNotifier:
         return summary
 
     def deliver(self, finding: Finding) -> DeliveryResult:
-        """Deliver one finding; never raises for a Slack problem, it is in the result."""
-        gate = self._gate(finding)
-        if isinstance(gate, DeliveryResult):
-            return gate
-        return self._deliver_now(finding, gate.expired)
+        """Deliver one finding: a batch of one. Never raises for a Slack problem."""
+        (result,) = self.deliver_all([finding]).results
+        return result
 
-    def _gate(self, finding: Finding) -> DeliveryResult | SuppressionCheck:
-        """Already delivered or suppressed (a result), or the check to deliver it under."""
-        if self.store.seen(finding.finding_id):
-            return self._result(finding, Outcome.ALREADY_DELIVERED)
-        decision = check(self.suppressions, finding, self.today())
-        for rule in decision.expired:
-            logger.warning(
-                "suppression rule expired, delivering",
-                extra={"finding_id": finding.finding_id, "rule": rule.describe()},
-            )
-        if decision.rule is not None:
-            logger.info(
-                "finding suppressed",
-                extra={"finding_id": finding.finding_id, "rule": decision.rule.describe()},
-            )
-            return self._result(
-                finding,
-                Outcome.SUPPRESSED,
-                suppressed_by=decision.rule,
-                expired_rules=decision.expired,
-            )
-        return decision
+    def _route(
+        self, item: _Pending, folds: dict[str, _Fold], results: list[DeliveryResult | None]
+    ) -> bool:
+        """Fold a repeat into its alert's pending write (True), or post the finding now."""
+        finding = item.finding
+        fold = folds.get(finding.dedup_key)
+        if fold is not None:
+            if self._within_window(fold.record, finding):
+                fold.add(item)
+                return True
+            # Outside the window of the alert as the fold leaves it: one by one, the earlier
+            # repeats were written before this becomes a new alert, so write them first.
+            self._flush(folds.pop(finding.dedup_key), results)
+        existing = self.store.get(finding.dedup_key)
+        if existing is not None and self._within_window(existing, finding):
+            fold = folds[finding.dedup_key] = _Fold(existing)
+            fold.add(item)
+            return True
+        results[item.index] = self._post_or_fail(finding)
+        return False
 
-    def _deliver_now(
-        self, finding: Finding, expired: tuple[SuppressionRule, ...], *, fresh: bool = False
-    ) -> DeliveryResult:
-        """Send one finding (``fresh``: as a new alert even if it repeats one)."""
+    def _post_or_fail(self, finding: Finding) -> DeliveryResult:
+        """Post the finding as a new alert; a Slack error becomes a failed result."""
         try:
-            result = self._post(finding) if fresh else self._send(finding)
+            return self._post(finding)
         except DeliveryError as error:
             channel = error.channel or self._channel(finding)
             if not error.retryable:
                 self._remember(channel, error.reason)
-            result = self._failed(finding, error, channel)
-        if expired:
-            result = replace(result, expired_rules=expired)
-        return result
+            return self._failed(finding, error, channel)
 
     def _failed(
         self, finding: Finding, error: DeliveryError, channel: str | None
@@ -240,36 +209,13 @@ class SlackNotifier:
             retryable=error.retryable,
         )
 
-    def _route(
-        self, item: _Pending, folds: dict[str, _Fold], results: list[DeliveryResult | None]
-    ) -> bool:
-        """Fold a repeat into its alert's pending write (True), or deliver the finding now."""
-        finding = item.finding
-        fold = folds.get(finding.dedup_key)
-        if fold is not None:
-            if self._within_window(fold.record, finding):
-                fold.add(item)
-                return True
-            # Outside the window of the alert as the fold leaves it: one by one, the earlier
-            # repeats were written before this becomes a new alert, so write them first.
-            self._flush(folds.pop(finding.dedup_key), results)
-        existing = self.store.get(finding.dedup_key)
-        if (
-            existing is not None
-            and existing.ts is not None
-            and self.transport.supports_threads
-            and self._within_window(existing, finding)
-        ):
-            fold = folds[finding.dedup_key] = _Fold(existing)
-            fold.add(item)
-            return True
-        results[item.index] = self._deliver_now(finding, item.expired)
-        return False
-
     def _flush(self, fold: _Fold, results: list[DeliveryResult | None]) -> None:
         """Make the one Slack write for a fold, then record each folded finding."""
         existing = fold.existing
-        assert existing.ts is not None
+        if existing.ts is None or not self.transport.supports_threads:
+            # Incoming webhooks can neither thread nor edit: the repeats are counted, not sent.
+            self._record(fold, results, reason=WEBHOOK_REPEAT)
+            return
         try:
             self._check_blocked(existing.channel)
             self._write_repeats(fold)
@@ -277,7 +223,7 @@ class SlackNotifier:
             if error.reason.split(" ", 1)[0] in UPDATE_GONE_ERRORS:
                 # As one by one: the first repeat becomes a fresh alert, the others repeat it.
                 head, *rest = fold.items
-                results[head.index] = self._deliver_now(head.finding, head.expired, fresh=True)
+                results[head.index] = self._post_or_fail(head.finding)
                 folds: dict[str, _Fold] = {}
                 for item in rest:
                     self._route(item, folds, results)
@@ -288,9 +234,20 @@ class SlackNotifier:
                 self._remember(existing.channel, error.reason)
             # Nothing is marked seen, so a re-run retries every folded finding.
             for item in fold.items:
-                failed = self._failed(item.finding, error, existing.channel)
-                results[item.index] = replace(failed, expired_rules=item.expired)
+                results[item.index] = self._failed(item.finding, error, existing.channel)
             return
+        self._record(fold, results)
+        if len(fold.items) > 1:
+            logger.info(
+                "slack repeats folded",
+                extra={"channel": existing.channel, "repeats": len(fold.items)},
+            )
+
+    def _record(
+        self, fold: _Fold, results: list[DeliveryResult | None], reason: str | None = None
+    ) -> None:
+        """The fold's repeats were written (or counted): store the alert and each finding."""
+        existing = fold.existing
         self.store.put(fold.record)
         for item, count in zip(fold.items, fold.counts, strict=True):
             self.store.mark_seen(item.finding.finding_id, item.finding.dedup_key)
@@ -299,13 +256,8 @@ class SlackNotifier:
                 Outcome.DEDUPLICATED,
                 channel=existing.channel,
                 ts=existing.ts,
+                reason=reason,
                 repeat_count=count,
-                expired_rules=item.expired,
-            )
-        if len(fold.items) > 1:
-            logger.info(
-                "slack repeats folded",
-                extra={"channel": existing.channel, "repeats": len(fold.items)},
             )
 
     def _write_repeats(self, fold: _Fold) -> None:
@@ -347,14 +299,6 @@ class SlackNotifier:
                 f"{reason} (an earlier message failed the same way)", retryable=False
             )
 
-    def _send(self, finding: Finding) -> DeliveryResult:
-        existing = self.store.get(finding.dedup_key)
-        if existing is not None and self._within_window(existing, finding):
-            repeated = self._repeat(finding, existing)
-            if repeated is not None:
-                return repeated
-        return self._post(finding)
-
     def _post(self, finding: Finding) -> DeliveryResult:
         """Post the finding as a new alert, which later repeats of its dedup key refer to."""
         channel = self._channel(finding)
@@ -386,45 +330,6 @@ class SlackNotifier:
             return False
         return abs(finding.event_time - record.first_seen) < self.dedup_window
 
-    def _repeat(self, finding: Finding, existing: AlertRecord) -> DeliveryResult | None:
-        """Count a repeat on the first alert; ``None`` when that alert can no longer be edited."""
-        record = _counted(existing, finding)
-        count, first_seen, last_seen = record.count, record.first_seen, record.last_seen
-        reason: str | None = None
-        if existing.ts is None or not self.transport.supports_threads:
-            # Incoming webhooks can neither thread nor edit: the repeat is counted, not posted.
-            reason = "repeat counted; incoming webhooks cannot thread or update messages"
-        else:
-            try:
-                self._check_blocked(existing.channel)
-                if self.repeats == "thread":
-                    reply = render_repeat(finding, count)
-                    self.transport.post(existing.channel, reply, thread_ts=existing.ts)
-                else:
-                    first = Finding.model_validate_json(existing.finding_json)
-                    message = render(
-                        first,
-                        repeat=Repeat(count, first_seen, last_seen),
-                        interactive=self.interactive,
-                    )
-                    self.transport.update(existing.channel, existing.ts, message)
-            except DeliveryError as error:
-                if error.reason.split(" ", 1)[0] in UPDATE_GONE_ERRORS:
-                    return None
-                # Repeats go to the first alert's channel, which routing may no longer pick.
-                error.channel = existing.channel
-                raise
-        self.store.put(record)
-        self.store.mark_seen(finding.finding_id, finding.dedup_key)
-        return self._result(
-            finding,
-            Outcome.DEDUPLICATED,
-            channel=existing.channel,
-            ts=existing.ts,
-            reason=reason,
-            repeat_count=count,
-        )
-
     @staticmethod
     def _result(
         finding: Finding,
@@ -435,8 +340,6 @@ class SlackNotifier:
         reason: str | None = None,
         retryable: bool = False,
         repeat_count: int | None = None,
-        suppressed_by: SuppressionRule | None = None,
-        expired_rules: tuple[SuppressionRule, ...] = (),
     ) -> DeliveryResult:
         return DeliveryResult(
             finding_id=finding.finding_id,
@@ -448,8 +351,6 @@ class SlackNotifier:
             reason=reason,
             retryable=retryable,
             repeat_count=repeat_count,
-            suppressed_by=suppressed_by,
-            expired_rules=expired_rules,
         )
 
 
@@ -465,11 +366,10 @@ def _counted(record: AlertRecord, finding: Finding) -> AlertRecord:
 
 @dataclass(frozen=True, slots=True)
 class _Pending:
-    """A finding of a batch that passed the seen and suppression checks, at its position."""
+    """A finding of a batch not delivered before, at its position in the batch."""
 
     index: int
     finding: Finding
-    expired: tuple[SuppressionRule, ...]
 
 
 @dataclass(slots=True)

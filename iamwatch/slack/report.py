@@ -11,29 +11,16 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 
-def print_delivery_summary(console: Console, summary: DeliverySummary) -> None:
+def print_delivery_summary(console: Console, summary: DeliverySummary, suppressed: int) -> None:
+    """The Slack line (``suppressed``: findings the detection service muted, never sent) and
+    each failure with Slack's reason."""
     counts = summary.counts
     deduplicated = counts[Outcome.DEDUPLICATED] + counts[Outcome.ALREADY_DELIVERED]
     line = (
         f"Slack: {counts[Outcome.POSTED]:,} posted, {deduplicated:,} deduplicated, "
-        f"{counts[Outcome.SUPPRESSED]:,} suppressed, {counts[Outcome.FAILED]:,} failed."
+        f"{suppressed:,} suppressed, {counts[Outcome.FAILED]:,} failed."
     )
     console.print(line, markup=False, highlight=False)
-    for rule in summary.expired_rules:
-        console.print(
-            f"warning: suppression rule {printable(rule.describe())} has expired and no longer "
-            "suppresses; its findings were delivered. Renew or remove it.",
-            markup=False,
-            highlight=False,
-        )
-    for result in summary.suppressed:
-        by = result.suppressed_by
-        console.print(
-            f"  suppressed: {result.detector} {result.finding_id}"
-            + (f" by {printable(by.describe())}" if by is not None else ""),
-            markup=False,
-            highlight=False,
-        )
     for result in summary.failures:
         where = f" to {printable(result.channel)}" if result.channel else ""
         later = " (a retry may succeed)" if result.retryable else ""

@@ -1,0 +1,221 @@
+"""The Lambda composition root: what each function is made of, built once per container.
+
+Construction only: every adapter is built from the settings, the deployment (table names and
+queue URLs) and the AWS clients, on first use, so a handler imports fast and builds only what
+it needs. Tests build a ``Container`` with their own clients or Slack transport and ``install``
+it; the handlers get theirs from ``container()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from iamwatch.aws.deployment import Deployment, load_deployment
+from iamwatch.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from iamwatch.aws.audit import DynamoDBAuditLog
+    from iamwatch.aws.enrichment import IamEnricher
+    from iamwatch.aws.export import DailyExporter
+    from iamwatch.aws.idempotency import DetectOnce
+    from iamwatch.aws.interactions import InteractivityOff
+    from iamwatch.aws.state import DynamoDBStateStore
+    from iamwatch.delivery import DeliveryService
+    from iamwatch.detection import DetectionService
+    from iamwatch.slack.interactions.approvals import ApprovalPolicy
+    from iamwatch.slack.interactions.flow import Interactions
+    from iamwatch.slack.interactions.remediate import QueuedRemediations
+    from iamwatch.slack.notifier import SlackNotifier
+    from iamwatch.slack.transport import SlackTransport
+    from iamwatch.telemetry import Telemetry
+
+
+class Clients:
+    """boto3 clients, one per service, made on first use from one session; ``given`` ones
+    (a test's, with its own endpoint or timeouts) are used instead."""
+
+    def __init__(self, **given: Any) -> None:
+        self._clients: dict[str, Any] = dict(given)
+
+    def __call__(self, service: str) -> Any:
+        client = self._clients.get(service)
+        if client is None:
+            client = self._clients[service] = self._session.client(service)
+        return client
+
+    @cached_property
+    def _session(self) -> Any:
+        import boto3
+
+        return boto3.session.Session()
+
+
+def _lambda_telemetry() -> Telemetry:
+    from iamwatch.aws.telemetry import LambdaTelemetry
+
+    return LambdaTelemetry()
+
+
+@dataclass
+class Container:
+    settings: Settings
+    deployment: Deployment
+    clients: Clients = field(default_factory=Clients)
+    # None: the webhook or Web API transport the settings ask for.
+    slack_transport: SlackTransport | None = None
+    telemetry: Telemetry = field(default_factory=_lambda_telemetry)
+
+    def client(self, service: str) -> Any:
+        return self.clients(service)
+
+    @cached_property
+    def account_id(self) -> str:
+        return str(self.client("sts").get_caller_identity()["Account"])
+
+    @cached_property
+    def audit(self) -> DynamoDBAuditLog:
+        from iamwatch.aws.audit import DynamoDBAuditLog
+
+        return DynamoDBAuditLog(self.client("dynamodb"), self.deployment.audit_table)
+
+    @cached_property
+    def state(self) -> DynamoDBStateStore:
+        from iamwatch.aws.state import DynamoDBStateStore
+
+        return DynamoDBStateStore(self.client("dynamodb"), self.deployment.state_table)
+
+    # The detect and backfill functions ------------------------------------------------------
+
+    @cached_property
+    def enricher(self) -> IamEnricher | None:
+        if not self.deployment.enrichment:
+            return None
+        from iamwatch import observability as obs
+        from iamwatch.aws.enrichment import IamEnricher
+
+        return IamEnricher(
+            self.client("iam"),
+            log=lambda message, keys: obs.logger.warning(message, extra=keys),
+            account_id=self.account_id,
+        )
+
+    @cached_property
+    def detection(self) -> DetectionService:
+        from iamwatch.aws.alerts import SqsAlertQueue
+        from iamwatch.composition import build_detection
+
+        return build_detection(
+            self.settings,
+            self.audit,
+            state=self.state,
+            sink=SqsAlertQueue(self.client("sqs"), self.deployment.alert_queue_url),
+            enricher=self.enricher,
+            telemetry=self.telemetry,
+        )
+
+    @cached_property
+    def detect_once(self) -> DetectOnce:
+        from iamwatch.aws.idempotency import DetectOnce
+
+        enricher = self.enricher
+        return DetectOnce(
+            self.detection,
+            self.client("dynamodb"),
+            self.deployment.idempotency_table,
+            self.deployment.idempotency_ttl_seconds,
+            on_invocation=enricher.reset if enricher is not None else None,
+        )
+
+    # The notifier function -------------------------------------------------------------------
+
+    @cached_property
+    def notifier(self) -> SlackNotifier:
+        from datetime import timedelta
+
+        from iamwatch.aws.dedup import DynamoDBDedupStore
+        from iamwatch.composition import build_notifier
+
+        window = timedelta(seconds=self.settings.slack_dedup_window_seconds)
+        store = DynamoDBDedupStore(self.client("dynamodb"), self.deployment.state_table, window)
+        return build_notifier(self.settings, store=store, transport=self.slack_transport)
+
+    @cached_property
+    def delivery(self) -> DeliveryService:
+        from iamwatch.aws.alerts import SqsDeadLetters
+        from iamwatch.delivery import DeliveryService
+
+        dlq = self.deployment.alert_dlq_url
+        return DeliveryService(
+            self.notifier,
+            self.audit,
+            dead_letters=SqsDeadLetters(self.client("sqs"), dlq) if dlq else None,
+            max_attempts=self.deployment.max_receive_count,
+            telemetry=self.telemetry,
+        )
+
+    # The Slack buttons: interactions endpoint and remediate function -------------------------
+
+    @cached_property
+    def approval_policy(self) -> ApprovalPolicy:
+        from iamwatch.slack.interactions.approvals import ApprovalPolicy
+
+        return ApprovalPolicy(
+            frozenset(self.settings.slack_approvers), self.settings.slack_two_person_approval
+        )
+
+    @cached_property
+    def interactions(self) -> Interactions | InteractivityOff:
+        from iamwatch.aws.interactions import build_interactions
+
+        return build_interactions(self)
+
+    @cached_property
+    def remediations(self) -> QueuedRemediations:
+        from iamwatch.aws.interactions import build_queued_remediations
+
+        return build_queued_remediations(self)
+
+    # The daily export function ---------------------------------------------------------------
+
+    @cached_property
+    def exporter(self) -> DailyExporter:
+        from iamwatch.aws.export import DailyExporter, ExportDestination
+
+        bucket, key = self.deployment.export_bucket, self.deployment.export_kms_key_arn
+        if not bucket or not key:
+            raise SettingsError(
+                "the export needs IAMWATCH_EXPORT_BUCKET and IAMWATCH_EXPORT_KMS_KEY_ARN"
+            )
+        destination = ExportDestination(bucket=bucket, kms_key_arn=key)
+        return DailyExporter(self.audit, self.client("s3"), destination)
+
+
+_current: Container | None = None
+
+
+def container(build: Callable[[], Container] | None = None) -> Container:
+    """This Lambda container's composition root, built from the environment on first use."""
+    global _current
+    if _current is None:
+        from iamwatch import observability as obs
+
+        obs.configure_tracing()
+        _current = (build or from_environment)()
+    return _current
+
+
+def from_environment() -> Container:
+    return Container(settings=load_settings(), deployment=load_deployment())
+
+
+def install(replacement: Container | None) -> None:
+    """Use ``replacement`` from now on (``None``: build afresh from the environment, e.g.
+    after a test changed it)."""
+    global _current
+    _current = replacement
+
+
+__all__ = ["Clients", "Container", "container", "from_environment", "install"]
