@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote_plus
 
 import boto3
 import orjson
@@ -156,6 +157,27 @@ def deploy(endpoint: str, monkeypatch: Any) -> Deployed:
         monkeypatch.setenv(key, value)
     container.install(None)
     return Deployed(endpoint=endpoint, env=env, alert_queue_url=queue, alert_dlq_url=dlq)
+
+
+def s3_notifications(bucket: str, keys: list[str]) -> dict[str, Any]:
+    """S3 event notifications of new objects delivered through SQS, one message per object,
+    as the backfill function receives them."""
+    records = []
+    for key in keys:
+        notification = {"Records": [{
+            "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+            "eventName": "ObjectCreated:Put",
+            "s3": {"bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
+                   "object": {"key": quote_plus(key), "size": 1234}},
+        }]}  # fmt: skip
+        records.append({
+            "messageId": str(uuid.uuid4()), "receiptHandle": "handle", "body":
+            orjson.dumps(notification).decode(), "attributes": {"ApproximateReceiveCount": "1"},
+            "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:iamwatch-backfill",
+            "awsRegion": "us-east-1",
+        })  # fmt: skip
+    return {"Records": records}
 
 
 def eventbridge_event(record: dict[str, Any]) -> dict[str, Any]:

@@ -8,13 +8,12 @@ import gzip
 import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote_plus
 
 import orjson
 import pytest
 
 from handlers import backfill, events
-from tests.aws import Deployed, LambdaContext, deploy, eventbridge_event
+from tests.aws import Deployed, LambdaContext, deploy, eventbridge_event, s3_notifications
 from tests.conftest import EVENTS_DIR, EXAMPLES_DIR, detector_cases, new_engine
 
 BUCKET = "org-cloudtrail"
@@ -64,23 +63,7 @@ def upload_examples(deployed: Deployed, limit: int) -> list[str]:
 
 
 def sqs_event(keys: list[str]) -> dict[str, Any]:
-    """S3 event notifications delivered through SQS, one message per object."""
-    records = []
-    for key in keys:
-        notification = {"Records": [{
-            "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
-            "eventName": "ObjectCreated:Put",
-            "s3": {"bucket": {"name": BUCKET, "arn": f"arn:aws:s3:::{BUCKET}"},
-                   "object": {"key": quote_plus(key), "size": 1234}},
-        }]}  # fmt: skip
-        records.append({
-            "messageId": str(uuid.uuid4()), "receiptHandle": "handle", "body":
-            orjson.dumps(notification).decode(), "attributes": {"ApproximateReceiveCount": "1"},
-            "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:iamwatch-backfill",
-            "awsRegion": "us-east-1",
-        })  # fmt: skip
-    return {"Records": records}
+    return s3_notifications(BUCKET, keys)
 
 
 def test_backfill_scans_announced_files(deployed: Deployed) -> None:

@@ -164,3 +164,31 @@ def example_noise() -> list[dict[str, Any]]:
             if record["eventID"] not in fixture_ids:
                 noise.append(record)
     return noise
+
+
+def test_a_dead_lettered_alert_exports_with_its_failure(
+    deployed: Deployed, slack: SlackServer
+) -> None:
+    """Through the notifier and the export, as an auditor would see it: the finding is
+    reported as failed, with Slack's reason, never as not sent."""
+    from datetime import UTC, datetime
+
+    from iamwatch.aws.audit import DynamoDBAuditLog
+    from iamwatch.export import collect
+
+    detect(SINGLE[:3])
+    slack.fail_channel("#security-alerts", "is_archived")
+    notify(deployed)
+    parked = {orjson.loads(m["Body"])["finding_id"] for m in dead_letters(deployed)}
+    assert parked
+    audit = DynamoDBAuditLog(deployed.client("dynamodb"), deployed.env["IAMWATCH_AUDIT_TABLE"])
+    now = datetime.now(UTC)
+    exported = {row.finding.finding_id: row for row in collect(audit, now.replace(hour=0), now)}
+    assert parked <= set(exported)
+    for finding_id in parked:
+        row = exported[finding_id]
+        assert row.delivery_status == "failed"
+        assert row.delivery_reason and row.delivery_reason.startswith("is_archived")
+        assert row.delivery_channel == "#security-alerts" and row.delivery_at is not None
+    failed = [r for r in audit.for_finding(next(iter(parked))) if r.kind.value == "delivery-failed"]
+    assert [(r.data["dead_lettered"], r.data["will_retry"]) for r in failed] == [(True, False)]
