@@ -7,10 +7,9 @@ match is reported so somebody renews or deletes it; nothing is suppressed silent
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
 
@@ -18,8 +17,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 if TYPE_CHECKING:
     from iamwatch.finding import Finding
-
-logger = logging.getLogger("iamwatch.suppress")
 
 _MATCHERS = ("actor", "account", "detector", "target")
 
@@ -83,19 +80,3 @@ def check(rules: Iterable[SuppressionRule], finding: Finding, today: date) -> Su
             continue
         return SuppressionCheck(rule=rule, expired=tuple(expired))
     return SuppressionCheck(rule=None, expired=tuple(expired))
-
-
-class RuleSuppressor:
-    """The detection pipeline's ``Suppressor`` port over the configured rules."""
-
-    def __init__(self, rules: Iterable[SuppressionRule]) -> None:
-        self.rules = tuple(rules)
-
-    def suppression_reason(self, finding: Finding, now: datetime) -> str | None:
-        decision = check(self.rules, finding, now.date())
-        for rule in decision.expired:
-            logger.warning(
-                "suppression rule expired, delivering",
-                extra={"finding_id": finding.finding_id, "rule": rule.describe()},
-            )
-        return None if decision.rule is None else decision.rule.describe()
