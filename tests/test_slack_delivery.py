@@ -391,7 +391,7 @@ def test_repeats_within_the_window_update_the_count_on_the_first_message(
     assert finding_id_in(message) == first.finding_id
     texts = [t for t, _ in message_texts({"blocks": message.blocks})]
     assert any(
-        "*Repeats:* seen 3 times, first 2024-05-14 09:30:12 UTC, latest 2024-05-14 10:00:12 UTC"
+        "*Repeats:* seen 3 times, first 2026-11-05 11:02:29 UTC, latest 2026-11-05 11:32:29 UTC"
         in t
         for t in texts
     )
@@ -509,16 +509,21 @@ def test_webhook_retries_rate_limits_and_records_permanent_errors(
 
 
 def _rule(**matchers: str) -> dict[str, str]:
-    return {"owner": "secops", "reason": "terraform CI user", "expires": "2024-06-30", **matchers}
+    return {
+        "owner": "secops",
+        "reason": "helpdesk-issued service keys",
+        "expires": "2024-06-30",
+        **matchers,
+    }
 
 
 @pytest.mark.parametrize(
     "matchers",
     [
-        {"actor": "arn:aws:iam::123456789012:user/ci-*"},
-        {"actor": "ci-deployer"},
+        {"actor": "arn:aws:iam::123456789012:user/helpdesk-*"},
+        {"actor": "helpdesk-ana"},
         {"account": "123456789012", "detector": "access-key-*"},
-        {"target": "legacy-backup"},
+        {"target": "payroll-batch"},
     ],
 )
 def test_a_live_rule_suppresses_and_the_finding_is_recorded(
@@ -537,7 +542,7 @@ def test_a_live_rule_suppresses_and_the_finding_is_recorded(
 def test_an_expired_rule_stops_suppressing_and_says_so(
     slack: SlackServer, sleeps: Sleeps, caplog: pytest.LogCaptureFixture
 ) -> None:
-    rule = _rule(actor="ci-deployer", expires="2024-05-13")
+    rule = _rule(actor="helpdesk-ana", expires="2024-05-13")
     alerts = notifier(slack, sleeps, suppressions=[rule])
     with caplog.at_level(logging.WARNING, logger="iamwatch.slack"):
         summary = alerts.deliver_all([SAMPLES["access-key-created"]])
@@ -569,7 +574,7 @@ def test_the_pipeline_suppressor_port_uses_the_same_rules(
 ) -> None:
     from datetime import UTC, datetime
 
-    live = SuppressionRule.model_validate(_rule(actor="ci-deployer"))
+    live = SuppressionRule.model_validate(_rule(actor="helpdesk-ana"))
     expired = SuppressionRule.model_validate(_rule(account="123456789012", expires="2020-01-01"))
     suppressor = RuleSuppressor([expired, live])
     now = datetime(2024, 5, 14, 12, tzinfo=UTC)
@@ -585,9 +590,9 @@ def test_suppressions_load_from_the_toml_config_file(tmp_path: Any) -> None:
     config.write_text(
         'slack_channel = "#alerts"\n'
         "[[suppressions]]\n"
-        'actor = "arn:aws:iam::123456789012:user/ci-*"\n'
+        'actor = "arn:aws:iam::123456789012:user/helpdesk-*"\n'
         'owner = "platform-team"\n'
-        'reason = "CI creates keys for ephemeral users"\n'
+        'reason = "the helpdesk creates keys for service users"\n'
         "expires = 2024-12-31\n"
     )
     settings = load_settings(config)
