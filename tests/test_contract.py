@@ -18,7 +18,7 @@ from iamwatch.aws.enrichment import ENRICHMENT_ACTIONS, LOOKUPS, lookups_for
 from iamwatch.engine import Engine
 from iamwatch.registry import ASFF_TYPES, DetectionContext, Registry
 from iamwatch.remediation import ActionName
-from iamwatch.runbooks import REMEDIATION_ACTIONS, REQUIRED_SECTIONS, load_runbook
+from iamwatch.runbooks import REMEDIATION_ACTIONS, REQUIRED_SECTIONS, load_runbook, runbook_ids
 from iamwatch.slack.samples import sample_case, sample_finding
 from iamwatch.state import SQLiteStateStore
 from tests.conftest import EVENTS_DIR, ROOT, load_case
@@ -113,6 +113,8 @@ def test_detector_has_a_complete_runbook(detector_id: str) -> None:
 def test_no_runbook_without_a_detector() -> None:
     books = {path.stem for path in (ROOT / "runbooks").glob("*.md")}
     assert books == set(IDS)
+    # What the CLI's help takes its example id from, without importing the detectors.
+    assert runbook_ids() == sorted(IDS)
 
 
 @pytest.mark.parametrize("detector_id", IDS)
