@@ -31,6 +31,9 @@ from typing import Any
 
 import orjson
 
+import tools.records
+from tools.records import cloudtrail_record
+
 DEFAULT_SEED = 20261102
 START = datetime(2026, 11, 2, tzinfo=UTC)
 FILE_WINDOW = timedelta(minutes=5)
@@ -192,38 +195,29 @@ def envelope(
     error: tuple[str, str] | None = None,
     request_id: str = "{{req}}",
 ) -> Json:
-    """A record with the fields in the order CloudTrail writes them."""
-    record: Json = {
-        "eventVersion": "1.09",
-        "userIdentity": identity,
-        "eventTime": "{{time}}",
-        "eventSource": source,
-        "eventName": name,
-        "awsRegion": "{{region}}",
-        "sourceIPAddress": ip,
-        "userAgent": agent,
-    }
-    if error is not None:
-        record["errorCode"], record["errorMessage"] = error
-    record["requestParameters"] = request
-    record["responseElements"] = response
-    if extra is not None:
-        record["additionalEventData"] = extra
-    record["requestID"] = request_id
-    record["eventID"] = "{{id}}"
-    record["readOnly"] = read_only
-    if resources is not None:
-        record["resources"] = resources
-    record["eventType"] = event_type
-    record["managementEvent"] = category == "Management"
-    record["recipientAccountId"] = "{{acct}}"
-    record["eventCategory"] = category
-    record["tlsDetails"] = {
-        "tlsVersion": "TLSv1.3",
-        "cipherSuite": "TLS_AES_128_GCM_SHA256",
-        "clientProvidedHostHeader": f"{source.split('.')[0]}.{{{{region}}}}.amazonaws.com",
-    }
-    return record
+    """A record template: the shared builder's record, with holes for time, ids, account and
+    region."""
+    return cloudtrail_record(
+        identity,
+        source,
+        name,
+        time="{{time}}",
+        region="{{region}}",
+        ip=ip,
+        agent=agent,
+        event_id="{{id}}",
+        recipient="{{acct}}",
+        request=request,
+        response=response,
+        error=error,
+        extra=extra,
+        request_id=request_id,
+        read_only=read_only,
+        resources=resources,
+        event_type=event_type,
+        category=category,
+        tls_host=f"{source.split('.')[0]}.{{{{region}}}}.amazonaws.com",
+    )
 
 
 # --- noise -----------------------------------------------------------------------------------
@@ -1010,8 +1004,11 @@ def generate(
 
 
 def generator_version() -> str:
-    """Changes whenever this generator does, so a cached corpus is never stale."""
-    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:10]
+    """Changes whenever this generator (or the record builder it shares) does, so a cached
+    corpus is never stale."""
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    digest.update(Path(tools.records.__file__).read_bytes())
+    return digest.hexdigest()[:10]
 
 
 def ensure(records: int, root: Path, seed: int = DEFAULT_SEED) -> tuple[Path, Manifest]:

@@ -21,6 +21,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 REQUIREMENTS = ROOT / "deploy" / "requirements-lambda.txt"
 CODE = ("iamwatch", "detectors", "handlers", "runbooks")
+# The detectors' fixture cases (a link to tests/events, package data for `iamwatch slack`'s
+# samples) have no use in Lambda.
+NOT_DEPLOYED = ("detectors/cases",)
 PLATFORM = "manylinux2014_aarch64"
 FIXED_TIME = (2020, 1, 1, 0, 0, 0)
 
@@ -57,9 +60,12 @@ def _files(base: Path, relative_to: Path) -> list[tuple[Path, str]]:
     for path in sorted(base.rglob("*")):
         if not path.is_file() or "__pycache__" in path.parts or path.suffix == ".pyc":
             continue
-        if path.name == ".complete" or _unused(path.relative_to(relative_to).as_posix()):
+        name = path.relative_to(relative_to).as_posix()
+        if path.name == ".complete" or _unused(name):
             continue
-        entries.append((path, path.relative_to(relative_to).as_posix()))
+        if any(name == folder or name.startswith(f"{folder}/") for folder in NOT_DEPLOYED):
+            continue
+        entries.append((path, name))
     return entries
 
 

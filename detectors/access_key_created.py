@@ -12,14 +12,25 @@ META = DetectorMeta(
     id="access-key-created",
     title="Access key created",
     severity=Severity.MEDIUM,
-    description="A long-lived access key was created for an IAM user or for root.",
+    description="iam CreateAccessKey",
     severity_rules=(
         "Medium when a user creates a key for itself; high when made for another user; "
         "critical when root creates it."
     ),
     next_step="Find out where the key will be used and replace it with a role if you can.",
+    asff_type="TTPs/Persistence",
+    attack_techniques=("T1098.001",),
     events={IAM: frozenset({"CreateAccessKey"})},
-    enrichment_permissions=("iam:ListAccessKeys", "iam:GetAccessKeyLastUsed", "iam:ListUserTags"),
+    remediation_actions=("deactivate-access-key", "quarantine-user"),
+    enrichment_permissions=(
+        "iam:ListAccessKeys",
+        "iam:GetAccessKeyLastUsed",
+        "iam:ListUserTags",
+        "iam:GetLoginProfile",
+        "iam:ListMFADevices",
+        "iam:ListGroupsForUser",
+        "iam:GetUser",
+    ),
     recommendation=(
         "Workloads in AWS should use IAM roles, outside AWS IAM Roles Anywhere, and people "
         "IAM Identity Center with short-lived credentials, instead of long-lived access keys."

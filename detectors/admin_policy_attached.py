@@ -16,17 +16,21 @@ META = DetectorMeta(
     title="Administrator policy granted",
     severity=Severity.HIGH,
     description=(
-        "AdministratorAccess or IAMFullAccess was attached, or an inline policy allowing "
-        "every action on every resource was put, on a user, group or role."
+        "Attach{User,Group,Role}Policy of the AWS managed AdministratorAccess or IAMFullAccess "
+        "(not a customer policy of that name); Put{User,Group,Role}Policy allowing `*` (or "
+        "`iam:*`) on `*`"
     ),
     severity_rules="Always high.",
     next_step="Confirm the grant was approved; if not, detach it and review what was done with it.",
+    asff_type="TTPs/Privilege Escalation",
+    attack_techniques=("T1098.003",),
     events={IAM: _ATTACH | _PUT_INLINE},
+    remediation_actions=("detach-policy", "quarantine-user"),
     enrichment_permissions=(
-        "iam:ListAttachedUserPolicies",
-        "iam:ListAttachedGroupPolicies",
-        "iam:ListAttachedRolePolicies",
-        "iam:GetGroup",
+        "iam:ListUserTags",
+        "iam:ListMFADevices",
+        "iam:ListAccessKeys",
+        "iam:GetAccessKeyLastUsed",
     ),
     recommendation=(
         "Grant administrator access through an Identity Center permission set assigned for a "

@@ -11,13 +11,15 @@ META = DetectorMeta(
     id="cloudtrail-tampering",
     title="CloudTrail logging tampered with",
     severity=Severity.CRITICAL,
-    description="A trail was stopped, deleted, reconfigured or had its event selectors changed.",
+    description="cloudtrail StopLogging, DeleteTrail, UpdateTrail, PutEventSelectors",
     severity_rules="Always critical.",
     next_step="Restart or restore the trail now, then find out who changed it and what they did.",
+    asff_type="TTPs/Defense Evasion",
+    attack_techniques=("T1562.008",),
     events={
         CLOUDTRAIL: frozenset({"StopLogging", "DeleteTrail", "UpdateTrail", "PutEventSelectors"})
     },
-    enrichment_permissions=("cloudtrail:GetTrailStatus", "cloudtrail:GetEventSelectors"),
+    remediation_actions=("quarantine-user",),
 )
 
 _VERBS = {

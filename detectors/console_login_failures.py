@@ -12,11 +12,14 @@ META = DetectorMeta(
     title="Repeated console sign-in failures",
     severity=Severity.MEDIUM,
     description=(
-        "Failed console sign-ins for one user or from one source address reached the "
-        "threshold within the window (password guessing or spraying)."
+        "failed ConsoleLogin reaching a threshold per user or per source IP in a window "
+        "(`IAMWATCH_LOGIN_FAILURE_THRESHOLD`, default 5; `IAMWATCH_LOGIN_FAILURE_WINDOW_SECONDS`, "
+        "default 900)"
     ),
     severity_rules="Always medium. Threshold and window are settings.",
     next_step="Check whether the address is known; if not, block it and check the user's MFA.",
+    asff_type="TTPs/Credential Access",
+    attack_techniques=("T1110.001", "T1110.003"),
     events={SIGNIN: frozenset({"ConsoleLogin"})},
     enrichment_permissions=("iam:ListMFADevices", "iam:GetLoginProfile"),
     event_pattern_detail={"responseElements": {"ConsoleLogin": ["Failure"]}},

@@ -12,10 +12,16 @@ META = DetectorMeta(
     id="console-login-without-mfa",
     title="Console sign-in without MFA",
     severity=Severity.HIGH,
-    description="An IAM user or the root user signed in to the AWS console without MFA.",
+    description=(
+        'ConsoleLogin success with MFAUsed "No" (any case) by an IAM user or root; Identity '
+        "Center, SAML and web-identity sessions are excluded"
+    ),
     severity_rules="High for an IAM user; critical for root.",
     next_step="Confirm the sign-in with its owner, then require MFA on that identity.",
+    asff_type="Software and Configuration Checks/AWS Security Best Practices",
+    attack_techniques=("T1078.004",),
     events={SIGNIN: frozenset({"ConsoleLogin"})},
+    remediation_actions=("delete-login-profile", "quarantine-user"),
     enrichment_permissions=("iam:ListMFADevices", "iam:GetLoginProfile", "iam:ListUserTags"),
     event_pattern_detail={
         "responseElements": {"ConsoleLogin": ["Success"]},

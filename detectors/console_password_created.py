@@ -11,10 +11,13 @@ META = DetectorMeta(
     id="console-password-created",
     title="Console password created for an IAM user",
     severity=Severity.MEDIUM,
-    description="An IAM user was given a console password: a human living in IAM.",
+    description="iam CreateLoginProfile",
     severity_rules="Always medium.",
     next_step="Move the person to IAM Identity Center, or make sure the user has MFA.",
+    asff_type="TTPs/Persistence",
+    attack_techniques=("T1098.001",),
     events={IAM: frozenset({"CreateLoginProfile"})},
+    remediation_actions=("delete-login-profile", "quarantine-user"),
     enrichment_permissions=("iam:ListMFADevices", "iam:ListUserTags"),
     recommendation=(
         "People should sign in through IAM Identity Center (SSO with MFA at the identity "

@@ -11,10 +11,13 @@ META = DetectorMeta(
     id="iam-user-created",
     title="IAM user created",
     severity=Severity.MEDIUM,
-    description="A new IAM user was created: a long-lived identity outside Identity Center.",
+    description="iam CreateUser",
     severity_rules="Always medium.",
     next_step="Confirm who owns the new user and why a role or Identity Center user won't do.",
+    asff_type="TTPs/Persistence",
+    attack_techniques=("T1136.003",),
     events={IAM: frozenset({"CreateUser"})},
+    remediation_actions=("quarantine-user",),
     enrichment_permissions=("iam:GetUser", "iam:ListUserTags", "iam:ListGroupsForUser"),
     recommendation=(
         "People belong in IAM Identity Center and workloads in IAM roles (IAM Roles Anywhere "

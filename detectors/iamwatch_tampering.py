@@ -118,10 +118,10 @@ META = DetectorMeta(
     title="iamwatch itself tampered with",
     severity=Severity.CRITICAL,
     description=(
-        "iamwatch's own deployment was changed: a function deleted, throttled to zero or "
-        "reconfigured, a rule disabled or retargeted, a role's permissions or trust changed, a "
-        "queue or table deleted or purged, the Slack token replaced, or the stack updated or "
-        "deleted. Whoever can do this can blind iamwatch."
+        "changes to iamwatch's own deployment (names starting with `IAMWATCH_SELF_PREFIX`, "
+        "deployed as `iamwatch-<stage>-`): its Lambda functions (including reserved concurrency 0 "
+        "and queue triggers), EventBridge rules, IAM roles, SQS queues, DynamoDB tables and stack, "
+        "and the Slack token parameter or secret"
     ),
     severity_rules=(
         "Critical for a direct change (not made by CloudFormation) and for deleting iamwatch's "
@@ -135,9 +135,12 @@ META = DetectorMeta(
         "Check that the changed resource still works as deployed; restore it from the stack "
         "(redeploy) unless the change was an approved deployment."
     ),
+    asff_type="TTPs/Defense Evasion",
+    attack_techniques=("T1562.001",),
     events={source: frozenset(changes) for source, changes in _BY_SOURCE.items()},
-    own_rule=True,
+    own_rule="self-tamper",
     main_rule_events={EVENTS: _RULE_EVENTS},
+    remediation_actions=("quarantine-user",),
     recommendation=(
         "Deny changes to iamwatch's resources (names starting with iamwatch-) to everyone but "
         "the deployment role with an SCP, and deploy iamwatch only through its stack."

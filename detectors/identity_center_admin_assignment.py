@@ -13,11 +13,13 @@ META = DetectorMeta(
     title="Identity Center admin permission set granted",
     severity=Severity.HIGH,
     description=(
-        "An Identity Center permission set was given an admin policy, or a permission set "
-        "known to be admin was assigned to a user or group in an account."
+        "a permission set given AdministratorAccess/IAMFullAccess or an inline `*` on `*`; an "
+        "account assignment of such a permission set"
     ),
     severity_rules="Always high.",
     next_step="Confirm the assignment was approved and is time-bound; remove it otherwise.",
+    asff_type="TTPs/Privilege Escalation",
+    attack_techniques=("T1098.003",),
     events={
         IDENTITY_CENTER: frozenset(
             {
@@ -27,11 +29,6 @@ META = DetectorMeta(
             }
         )
     },
-    enrichment_permissions=(
-        "sso:DescribePermissionSet",
-        "sso:ListManagedPoliciesInPermissionSet",
-        "sso:GetInlinePolicyForPermissionSet",
-    ),
     stateful=True,
 )
 

@@ -11,11 +11,13 @@ META = DetectorMeta(
     id="inline-user-policy",
     title="Inline policy put on an IAM user",
     severity=Severity.LOW,
-    description="An inline policy was added to or replaced on an IAM user.",
+    description="iam PutUserPolicy",
     severity_rules="Always low; an inline policy granting admin also raises admin-policy-attached.",
     next_step="Move the permissions to a group or managed policy and delete the inline policy.",
+    asff_type="Software and Configuration Checks/AWS Security Best Practices",
+    attack_techniques=("T1098.003",),
     events={IAM: frozenset({"PutUserPolicy"})},
-    enrichment_permissions=("iam:ListUserPolicies", "iam:GetUserPolicy"),
+    enrichment_permissions=("iam:ListUserTags", "iam:ListGroupsForUser"),
     recommendation=(
         "Grant permissions through groups or managed policies (or, better, Identity Center "
         "permission sets and roles) so they can be reviewed in one place."

@@ -11,10 +11,13 @@ META = DetectorMeta(
     id="mfa-device-removed",
     title="MFA device removed",
     severity=Severity.HIGH,
-    description="An MFA device was deactivated for a user or a virtual MFA device was deleted.",
+    description="iam DeactivateMFADevice, DeleteVirtualMFADevice",
     severity_rules="Always high.",
     next_step="Ask the user whether they removed it; if not, treat the account as compromised.",
+    asff_type="TTPs/Defense Evasion",
+    attack_techniques=("T1556.006",),
     events={IAM: frozenset({"DeactivateMFADevice", "DeleteVirtualMFADevice"})},
+    remediation_actions=("delete-login-profile", "quarantine-user"),
     enrichment_permissions=("iam:ListMFADevices", "iam:GetLoginProfile"),
 )
 

@@ -12,13 +12,14 @@ META = DetectorMeta(
     title="Account password policy weakened",
     severity=Severity.MEDIUM,
     description=(
-        "The account password policy was deleted, or set below the CIS baseline "
-        "(at least 14 characters, no reuse of the last 24 passwords)."
+        "DeleteAccountPasswordPolicy; UpdateAccountPasswordPolicy below the CIS baseline (length "
+        "14, reuse prevention 24)"
     ),
     severity_rules="Always medium.",
     next_step="Restore a policy that meets the baseline and ask who changed it and why.",
+    asff_type="Software and Configuration Checks/Industry and Regulatory Standards",
+    attack_techniques=("T1556",),
     events={IAM: frozenset({"UpdateAccountPasswordPolicy", "DeleteAccountPasswordPolicy"})},
-    enrichment_permissions=("iam:GetAccountPasswordPolicy",),
     recommendation=(
         "Fewer IAM passwords means less riding on this policy: sign people in through IAM "
         "Identity Center instead."

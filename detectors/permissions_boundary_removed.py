@@ -11,11 +11,14 @@ META = DetectorMeta(
     id="permissions-boundary-removed",
     title="Permissions boundary removed",
     severity=Severity.HIGH,
-    description="The permissions boundary of an IAM user or role was deleted.",
+    description="iam Delete{User,Role}PermissionsBoundary",
     severity_rules="Always high.",
     next_step="Restore the boundary unless its removal was approved, then review recent grants.",
+    asff_type="TTPs/Privilege Escalation",
+    attack_techniques=("T1098.003",),
     events={IAM: frozenset({"DeleteUserPermissionsBoundary", "DeleteRolePermissionsBoundary"})},
-    enrichment_permissions=("iam:GetUser", "iam:GetRole"),
+    remediation_actions=("quarantine-user",),
+    enrichment_permissions=("iam:GetUser", "iam:ListUserTags"),
 )
 
 

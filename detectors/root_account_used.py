@@ -11,11 +11,14 @@ META = DetectorMeta(
     id="root-account-used",
     title="Root user activity",
     severity=Severity.CRITICAL,
-    description="The account's root user made a successful call or signed in.",
+    description=(
+        "any successful call by the root user, except calls an AWS service made on its behalf"
+    ),
     severity_rules="Always critical.",
     next_step="Reach the root credential's custodian now and confirm the activity was planned.",
+    asff_type="Software and Configuration Checks/AWS Security Best Practices",
+    attack_techniques=("T1078.004",),
     identity_types=frozenset({"Root"}),
-    enrichment_permissions=("iam:GetAccountSummary",),
 )
 
 

@@ -12,11 +12,14 @@ META = DetectorMeta(
     id="user-added-to-group",
     title="IAM user added to a group",
     severity=Severity.LOW,
-    description="An IAM user was added to an IAM group and gained its permissions.",
+    description="iam AddUserToGroup",
     severity_rules="Low; high when the group's name looks administrative.",
     next_step="Check the group's policies and confirm the membership was requested.",
+    asff_type="TTPs/Privilege Escalation",
+    attack_techniques=("T1098.003",),
     events={IAM: frozenset({"AddUserToGroup"})},
-    enrichment_permissions=("iam:ListAttachedGroupPolicies", "iam:ListGroupPolicies"),
+    remediation_actions=("remove-from-group",),
+    enrichment_permissions=("iam:ListGroupsForUser", "iam:ListUserTags"),
 )
 
 _ADMIN_LOOKING = re.compile(r"admin|power[-_ ]?users?|super[-_ ]?users?|full[-_ ]?access", re.I)

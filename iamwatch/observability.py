@@ -21,7 +21,7 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from opentelemetry import trace
 
 if TYPE_CHECKING:
-    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 
 SERVICE = "iamwatch"
 NAMESPACE = "iamwatch"
@@ -45,32 +45,73 @@ def _log_json(entry: dict[str, Any]) -> str:
 logger = Logger(service=SERVICE, json_serializer=_log_json)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 _provider: TracerProvider | None = None
-_exporting_to: set[str] = set()
+# The endpoint spans are exported to, and by which processor (None: not exporting).
+_exporter: tuple[str, SpanProcessor] | None = None
 
 
 def otlp_endpoint() -> str | None:
     return os.environ.get("IAMWATCH_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
 
 
+def _switchable_exporter() -> Any:
+    """The provider's one exporting span processor, whose target follows the configured
+    endpoint: OpenTelemetry allows one provider per process and no removing of processors,
+    and a processor left exporting to an endpoint no longer configured would wait on it at
+    every flush."""
+    from opentelemetry.sdk.trace import SpanProcessor
+
+    class Exporting(SpanProcessor):
+        def __init__(self) -> None:
+            self.inner: SpanProcessor | None = None
+
+        def on_start(self, span: Any, parent_context: Any = None) -> None:
+            if self.inner is not None:
+                self.inner.on_start(span, parent_context)
+
+        def on_end(self, span: Any) -> None:
+            if self.inner is not None:
+                self.inner.on_end(span)
+
+        def shutdown(self) -> None:
+            if self.inner is not None:
+                self.inner.shutdown()
+
+        def force_flush(self, timeout_millis: int = 30000) -> bool:
+            return True if self.inner is None else self.inner.force_flush(timeout_millis)
+
+    return Exporting()
+
+
+_exporting: Any = None
+
+
 def configure_tracing() -> None:
-    """Install the SDK tracer provider once, and an OTLP/HTTP exporter for the configured
-    endpoint the first time it is seen (OpenTelemetry allows one provider per process)."""
-    global _provider
+    """Install the SDK tracer provider once, and export over OTLP/HTTP to the configured
+    endpoint (a change of endpoint replaces the exporter; none stops exporting)."""
+    global _provider, _exporter, _exporting
     if _provider is None:
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
 
         _provider = TracerProvider(resource=Resource.create({"service.name": SERVICE}))
+        _exporting = _switchable_exporter()
+        _provider.add_span_processor(_exporting)
         trace.set_tracer_provider(_provider)
     endpoint = otlp_endpoint()
-    if endpoint and endpoint not in _exporting_to:
+    current = _exporter[0] if _exporter is not None else None
+    if endpoint == current:
+        return
+    if _exporting.inner is not None:
+        _exporting.inner.shutdown()
+        _exporting.inner, _exporter = None, None
+    if endpoint:
         # Imported only when exporting: the exporter costs ~90 ms of cold start.
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
         exporter = OTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces", timeout=5)
-        _provider.add_span_processor(BatchSpanProcessor(exporter))
-        _exporting_to.add(endpoint)
+        _exporting.inner = BatchSpanProcessor(exporter)
+        _exporter = (endpoint, _exporting.inner)
 
 
 def flush_traces() -> None:

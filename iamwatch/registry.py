@@ -1,8 +1,10 @@
 """The detector registry: metadata declared once per detector, strict explicit registration.
 
 A detector is a pure function from a typed record (plus the detection context, which only
-stateful detectors use) to zero or more ``Hit``s. Its metadata drives dispatch, the
-EventBridge patterns, the runbook link and the catalogue shown to users.
+stateful detectors use) to zero or more ``Hit``s. Its metadata is the one place its facts are
+declared: dispatch, the EventBridge patterns, the runbook link, the catalogue shown to users
+(and generated into README), the ASFF and OCSF exports, the remediation actions offered, and
+the IAM look-ups enrichment makes (and the permissions deployed for them) all derive from it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,61 @@ if TYPE_CHECKING:
 _ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _EVENT_SOURCE_PATTERN = re.compile(r"^[a-z0-9.-]+\.amazonaws\.com$")
 _EVENT_NAME_PATTERN = re.compile(r"^[A-Za-z0-9]+$")
+# A MITRE ATT&CK (Enterprise) technique, or sub-technique: T1098, T1098.001.
+_ATTACK_TECHNIQUE_PATTERN = re.compile(r"^T\d{4}(?:\.\d{3})?$")
+# An IAM action a look-up calls: service prefix, then the API action.
+_PERMISSION_PATTERN = re.compile(r"^[a-z0-9-]+:[A-Z][A-Za-z0-9]+$")
+_READ_ONLY_VERBS = ("Get", "List", "Describe")
+
+# The ASFF finding type taxonomy (namespace/category), as Security Hub documents it; a
+# detector's finding type is one of these, and the exported type adds its id as classifier.
+ASFF_TYPES: Mapping[str, frozenset[str]] = {
+    "Software and Configuration Checks": frozenset(
+        {"Vulnerabilities", "AWS Security Best Practices", "Industry and Regulatory Standards"}
+    ),
+    "TTPs": frozenset(
+        {
+            "Data Exfiltration",
+            "Data Destruction",
+            "Initial Access",
+            "Execution",
+            "Persistence",
+            "Privilege Escalation",
+            "Defense Evasion",
+            "Credential Access",
+            "Discovery",
+            "Lateral Movement",
+            "Collection",
+            "Command and Control",
+        }
+    ),
+    "Effects": frozenset(
+        {
+            "Data Exposure",
+            "Data Exfiltration",
+            "Data Destruction",
+            "Denial of Service",
+            "Resource Consumption",
+        }
+    ),
+    "Unusual Behaviors": frozenset(
+        {
+            "Application",
+            "Network Flow",
+            "IP address",
+            "User",
+            "VM",
+            "Container",
+            "Serverless",
+            "Process",
+            "Database",
+            "Data",
+        }
+    ),
+    "Sensitive Data Identifications": frozenset(
+        {"PII", "Passwords", "Legal", "Financial", "Security", "Business"}
+    ),
+}
 
 
 class RegistryError(Exception):
@@ -35,23 +92,37 @@ class DetectorMeta:
     id: str
     title: str
     severity: Severity
+    # What the detector fires on, in a line (the catalogue's "fires on" column; Markdown).
     description: str
     severity_rules: str
     next_step: str
+    # The ASFF finding type's namespace and category ("TTPs/Persistence"); the export adds
+    # the detector id as the classifier.
+    asff_type: str
+    # The MITRE ATT&CK techniques the detected activity is an instance of ("T1098.001").
+    attack_techniques: tuple[str, ...]
     events: Mapping[str, frozenset[str]] = field(default_factory=dict)
     # Detectors keyed on who acted rather than on what was called (root use).
     identity_types: frozenset[str] = frozenset()
-    # Read-only IAM permissions that enrichment for this detector's findings needs.
+    # The automated remediation actions offered for its findings (iamwatch.runbooks'
+    # REMEDIATION_ACTIONS; the runbook names them in its Remediation section).
+    remediation_actions: tuple[str, ...] = ()
+    # The read-only IAM actions enrichment may call for its findings: enrichment makes
+    # exactly the look-ups these allow (iamwatch.aws.enrichment), and the deployed roles are
+    # granted their union over the registry.
     enrichment_permissions: tuple[str, ...] = ()
     # Extra EventBridge ``detail`` conditions, so AWS filters before invoking Lambda.
     event_pattern_detail: Mapping[str, Any] = field(default_factory=dict)
     # Overrides the acting principal's recommended alternative when the point is the target.
     recommendation: str | None = None
+    # Keeps state across records (``context.state``): its records must all reach the same
+    # state store, in order.
     stateful: bool = False
-    # Routed by an EventBridge rule of its own instead of the main rule: keeps each pattern
-    # within EventBridge's default size quota (2,048 characters), and a rule that is disabled
-    # cannot route its own disabling, so two rules can watch each other.
-    own_rule: bool = False
+    # The name of an EventBridge rule of its own, instead of the main rule (its pattern is
+    # deploy/event-pattern-<name>.json): keeps each pattern within EventBridge's default size
+    # quota (2,048 characters), and a rule that is disabled cannot route its own disabling,
+    # so two rules can watch each other.
+    own_rule: str | None = None
     # Of an own-rule detector's events, those the main rule routes too (the other half of
     # that mutual watch).
     main_rule_events: Mapping[str, frozenset[str]] = field(default_factory=dict)
@@ -69,6 +140,7 @@ class DetectorMeta:
                 yield f"{name} is empty"
         if not isinstance(self.severity, Severity):
             yield "severity must be a Severity"
+        yield from self._type_problems()
         if not self.events and not self.identity_types:
             yield "declares no events and no identity types"
         for source, names in self.events.items():
@@ -79,15 +151,40 @@ class DetectorMeta:
             for name in names:
                 if not _EVENT_NAME_PATTERN.match(name):
                     yield f"event name {name!r} is not an API action name"
-        if self.main_rule_events and not self.own_rule:
+        yield from self._action_problems()
+        if self.own_rule is not None and not _ID_PATTERN.match(self.own_rule):
+            yield "own_rule must name the rule in lowercase words joined by hyphens"
+        if self.main_rule_events and self.own_rule is None:
             yield "main_rule_events is only for detectors with a rule of their own"
         for source, names in self.main_rule_events.items():
             if not names <= self.events.get(source, frozenset()):
                 yield f"main_rule_events for {source!r} are not among its events"
 
-    @property
-    def runbook(self) -> str:
-        return f"{self.id}.md"
+    def _type_problems(self) -> Iterator[str]:
+        namespace, _, category = self.asff_type.partition("/")
+        if category not in ASFF_TYPES.get(namespace, ()):
+            yield f"asff_type {self.asff_type!r} is not an ASFF namespace/category"
+        if not self.attack_techniques:
+            yield "declares no ATT&CK technique"
+        for technique in self.attack_techniques:
+            if not _ATTACK_TECHNIQUE_PATTERN.match(technique):
+                yield f"ATT&CK technique {technique!r} is not like T1098 or T1098.001"
+        if len(set(self.attack_techniques)) != len(self.attack_techniques):
+            yield "attack_techniques repeats a technique"
+
+    def _action_problems(self) -> Iterator[str]:
+        from iamwatch.runbooks import REMEDIATION_ACTIONS
+
+        for action in self.remediation_actions:
+            if action not in REMEDIATION_ACTIONS:
+                yield f"remediation action {action!r} is not one of {sorted(REMEDIATION_ACTIONS)}"
+        if len(set(self.remediation_actions)) != len(self.remediation_actions):
+            yield "remediation_actions repeats an action"
+        for permission in self.enrichment_permissions:
+            if not _PERMISSION_PATTERN.match(permission):
+                yield f"enrichment permission {permission!r} is not like iam:GetUser"
+            elif not permission.partition(":")[2].startswith(_READ_ONLY_VERBS):
+                yield f"enrichment permission {permission!r} is not read-only"
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,8 +209,9 @@ DEFAULT_SLACK_PARAMETER = "/iamwatch/slack-token"
 class DetectionSettings:
     login_failure_threshold: int = 5
     login_failure_window: timedelta = timedelta(minutes=15)
-    # What makes a resource iamwatch's own, for iamwatch-tampering: the names the deployment
-    # gives its functions, rules, roles, queues, tables and stack start with this prefix...
+    # What makes a resource iamwatch's own, for the self-tamper detector: the names the
+    # deployment gives its functions, rules, roles, queues, tables and stack start with this
+    # prefix...
     self_prefix: str = DEFAULT_SELF_PREFIX
     # ...and the Slack token lives in this SSM parameter or Secrets Manager secret.
     self_token_parameter: str = DEFAULT_SLACK_PARAMETER
@@ -160,6 +258,9 @@ class Registry:
                 raise RegistryError(f"{item!r} is not a Detector; decorate it with @detector(META)")
             if item.meta.id in by_id:
                 raise RegistryError(f"duplicate detector id {item.meta.id!r}")
+            rule = item.meta.own_rule
+            if rule is not None and any(other.meta.own_rule == rule for other in by_id.values()):
+                raise RegistryError(f"duplicate rule name {rule!r} ({item.meta.id!r})")
             by_id[item.meta.id] = item
         self._by_id = by_id
         by_event: dict[tuple[str, str], list[Detector]] = {}

@@ -1,12 +1,16 @@
-"""Runbooks: one Markdown file per detector, with TOML front matter between ``+++`` lines."""
+"""Runbooks: one Markdown file per detector (``runbooks/<detector id>.md``, package data).
+
+A runbook is prose only: its ``# Title`` heading is the detector's title and its ``##``
+sections are ``REQUIRED_SECTIONS``. What else the detector is (severity, the automated
+remediation actions it offers) is declared once, in its module, and the contract test checks
+each runbook against that declaration.
+"""
 
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
 
 REQUIRED_SECTIONS = (
     "What happened",
@@ -16,6 +20,7 @@ REQUIRED_SECTIONS = (
     "Prevention",
     "References",
 )
+# The automated actions a detector may declare (iamwatch.remediation.plan plans each one).
 REMEDIATION_ACTIONS = frozenset(
     {
         "deactivate-access-key",
@@ -25,7 +30,8 @@ REMEDIATION_ACTIONS = frozenset(
         "quarantine-user",
     }
 )
-_FRONT_MATTER = re.compile(r"\A\+\+\+\n(?P<toml>.*?)\n\+\+\+\n", re.DOTALL)
+_ID = re.compile(r"[a-z0-9-]+")
+_TITLE = re.compile(r"\A# (?P<title>[^\n]+?)[ \t]*$", re.MULTILINE)
 _HEADING = re.compile(r"^## (?P<title>.+?)\s*$", re.MULTILINE)
 
 
@@ -36,8 +42,13 @@ class RunbookError(ValueError):
 @dataclass(frozen=True, slots=True)
 class Runbook:
     detector_id: str
-    front_matter: dict[str, Any]
     body: str
+
+    @property
+    def title(self) -> str | None:
+        """The ``# Title`` the runbook starts with."""
+        match = _TITLE.match(self.body)
+        return match.group("title") if match else None
 
     @property
     def sections(self) -> tuple[str, ...]:
@@ -45,7 +56,8 @@ class Runbook:
 
     @property
     def actions(self) -> tuple[str, ...]:
-        return tuple(self.front_matter.get("actions", ()))
+        """The automated actions offered for the detector's findings, as it declares them."""
+        return remediation_actions(self.detector_id)
 
     def section(self, title: str) -> str:
         matches = list(_HEADING.finditer(self.body))
@@ -56,8 +68,26 @@ class Runbook:
         raise KeyError(title)
 
 
+def remediation_actions(detector_id: str) -> tuple[str, ...]:
+    """The automated remediation actions the detector declares (none for an unknown id)."""
+    from detectors import REGISTRY
+
+    if detector_id not in REGISTRY:
+        return ()
+    return REGISTRY.get(detector_id).meta.remediation_actions
+
+
+def runbook_ids() -> list[str]:
+    """The ids of the shipped runbooks, sorted; cheap (imports no detector), for help texts."""
+    return sorted(
+        entry.name.removesuffix(".md")
+        for entry in resources.files("runbooks").iterdir()
+        if entry.name.endswith(".md") and _ID.fullmatch(entry.name.removesuffix(".md"))
+    )
+
+
 def runbook_text(detector_id: str) -> str:
-    if not re.fullmatch(r"[a-z0-9-]+", detector_id):
+    if not _ID.fullmatch(detector_id):
         raise RunbookError(f"{detector_id!r} is not a detector id")
     resource = resources.files("runbooks").joinpath(f"{detector_id}.md")
     if not resource.is_file():
@@ -66,12 +96,4 @@ def runbook_text(detector_id: str) -> str:
 
 
 def load_runbook(detector_id: str) -> Runbook:
-    text = runbook_text(detector_id)
-    match = _FRONT_MATTER.match(text)
-    if match is None:
-        raise RunbookError(f"{detector_id}.md has no +++ front matter")
-    try:
-        front_matter = tomllib.loads(match.group("toml"))
-    except tomllib.TOMLDecodeError as error:
-        raise RunbookError(f"{detector_id}.md front matter: {error}") from None
-    return Runbook(detector_id=detector_id, front_matter=front_matter, body=text[match.end() :])
+    return Runbook(detector_id=detector_id, body=runbook_text(detector_id))

@@ -98,7 +98,7 @@ class Settings(BaseModel):
     # The SQLite audit trail of ``iamwatch scan``; unset: the state file, else a per-user file.
     audit_path: Path | None = None
     # The prefix of iamwatch's own resource names (iamwatch-<stage>- when deployed), which
-    # iamwatch-tampering watches.
+    # the self-tamper detector watches.
     self_prefix: str = DEFAULT_SELF_PREFIX
 
     # Slack: a bot token (from one of three places) and channels, or an incoming webhook.

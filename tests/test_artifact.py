@@ -35,6 +35,13 @@ def test_every_function_handler_is_in_the_artifact(names: set[str]) -> None:
         assert f"{module}.py" in names, handler
 
 
+def test_the_detectors_fixture_cases_are_not_deployed(names: set[str]) -> None:
+    """They are package data for `iamwatch slack`'s samples, of no use in Lambda."""
+    assert "detectors/__init__.py" in names and "runbooks/root-account-used.md" in names
+    assert not [name for name in names if name.startswith("detectors/cases")]
+    assert not [name for name in names if name.startswith("detectors/") and name.endswith(".json")]
+
+
 def test_only_the_ocsf_release_the_export_claims_is_packaged(
     names: set[str], tmp_path: Path
 ) -> None:

@@ -19,12 +19,11 @@ from iamwatch.audit import SQLiteAuditLog, finding_raised
 from iamwatch.aws.securityhub import import_findings
 from iamwatch.export import ExportedFinding
 from iamwatch.export.asff import (
-    BEST_PRACTICES,
     LABELS,
     MAX_DESCRIPTION,
     MAX_TITLE,
-    TYPES,
     AsffError,
+    finding_type,
     problems,
     product_arn,
     to_asff,
@@ -55,10 +54,17 @@ def row(finding: Finding, **delivery: Any) -> ExportedFinding:
 
 
 def test_every_detector_has_a_finding_type() -> None:
-    assert set(TYPES) == set(REGISTRY.ids)
-    for namespace_and_category in {*TYPES.values(), BEST_PRACTICES}:
-        namespace, category = namespace_and_category.split("/")
+    for item in REGISTRY:
+        namespace, category = item.meta.asff_type.split("/")
         assert namespace in NAMESPACES and category
+        assert finding_type(item.meta.id) == f"{item.meta.asff_type}/{item.meta.id}"
+
+
+def test_a_detector_that_is_not_registered_has_no_finding_type() -> None:
+    """No fallback type: an unregistered detector's finding is refused, not mislabelled."""
+    finding = POSITIVE[0].model_copy(update={"detector": "no-such-detector"})
+    with pytest.raises(AsffError, match="no detector 'no-such-detector'"):
+        to_asff(row(finding))
 
 
 @pytest.mark.parametrize("finding", POSITIVE, ids=[f"{f.detector}-{f.event_id}" for f in POSITIVE])
@@ -69,8 +75,8 @@ def test_every_detector_finding_is_a_valid_asff_finding(finding: Finding) -> Non
     assert asff["AwsAccountId"] == finding.account
     assert asff["ProductArn"] == product_arn(finding.region or "us-east-1", finding.account or "")
     assert asff["Severity"]["Label"] == LABELS[finding.severity]
-    (finding_type,) = asff["Types"]
-    assert finding_type == f"{TYPES[finding.detector]}/{finding.detector}"
+    (exported_type,) = asff["Types"]
+    assert exported_type == f"{REGISTRY.get(finding.detector).meta.asff_type}/{finding.detector}"
     assert asff["SourceUrl"] == asff["Remediation"]["Recommendation"]["Url"]
     assert asff["SourceUrl"] == finding.runbook_url
     assert asff["FirstObservedAt"].endswith("Z")
@@ -86,6 +92,8 @@ def test_every_detector_finding_is_a_valid_asff_finding(finding: Finding) -> Non
             "Region": finding.region,
         }
     assert asff["ProductFields"]["iamwatch/event_id"] == finding.event_id
+    techniques = REGISTRY.get(finding.detector).meta.attack_techniques
+    assert asff["ProductFields"]["iamwatch/attack_techniques"] == ",".join(techniques)
 
 
 def test_severity_labels_cover_every_severity() -> None:

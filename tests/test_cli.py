@@ -14,7 +14,7 @@ import boto3
 import orjson
 import pytest
 
-from tests.conftest import detector_cases, run_iamwatch
+from tests.conftest import ROOT, detector_cases, run_iamwatch
 
 CASES = detector_cases()
 RECORDS: list[dict[str, Any]] = [record for case in CASES for record in case.records]
@@ -279,11 +279,19 @@ def test_detectors_command_lists_the_catalogue() -> None:
     assert result.returncode == 0
     assert b"identity-center-admin-assignment" in result.stdout
     assert b"console-login-without-mfa" in result.stdout
+    # What each fires on (its declared description), then the events it is routed.
+    wide = iamwatch("detectors", env={"COLUMNS": "200"}).stdout
+    assert b"iam CreateUser" in wide and b"iam:CreateUser" in wide
 
 
 def test_runbook_command() -> None:
-    assert b"## Triage" in iamwatch("runbook", "root-account-used", "--raw").stdout
+    raw = iamwatch("runbook", "root-account-used", "--raw").stdout
+    assert b"## Triage" in raw
+    # The Markdown as written: it starts with its title, and has no front matter.
+    assert raw == (ROOT / "runbooks" / "root-account-used.md").read_bytes()
+    assert raw.startswith(b"# Root user activity\n")
     rendered = iamwatch("runbook", "root-account-used")
     assert rendered.returncode == 0 and b"Triage" in rendered.stdout
+    assert b"Root user activity" in rendered.stdout and b"+++" not in rendered.stdout
     missing = iamwatch("runbook", "no-such-detector")
     assert missing.returncode == 2 and b"no runbook for no-such-detector" in missing.stderr

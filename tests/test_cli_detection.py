@@ -12,6 +12,7 @@ import orjson
 import pytest
 from typer.testing import CliRunner, Result
 
+from detectors import REGISTRY
 from iamwatch.audit import AuditKind, SQLiteAuditLog
 from iamwatch.cli import app
 from tests.conftest import EXAMPLES_DIR
@@ -105,7 +106,9 @@ def test_enrich_adds_iam_context_for_the_callers_account_only(
     tmp_path: Path, iam: Any, aws_env: dict[str, str]
 ) -> None:
     plain = printed(scan("--format", "jsonl", "--audit", str(tmp_path / "a.db")))
-    about_users = [f for f in plain if f["target_type"] == "iam-user"]
+    # Findings whose detector asks for the user's tags (each declares its look-ups).
+    tagged = {d.meta.id for d in REGISTRY if "iam:ListUserTags" in d.meta.enrichment_permissions}
+    about_users = [f for f in plain if f["target_type"] == "iam-user" and f["detector"] in tagged]
     ours = next(f for f in about_users if f["account"] == "123456789012")
     theirs = [f for f in about_users if f["account"] != "123456789012"]
     assert theirs, "examples hold findings from other accounts"

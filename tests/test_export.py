@@ -15,10 +15,11 @@ import boto3
 import orjson
 import pytest
 
+from detectors import REGISTRY
 from iamwatch.audit import SQLiteAuditLog, finding_raised
 from iamwatch.export import ExportedFinding
 from iamwatch.export.csv import COLUMNS, FORMULA_PREFIXES, neutralise
-from iamwatch.export.ocsf import problems, to_ocsf
+from iamwatch.export.ocsf import attacks, problems, to_ocsf
 from iamwatch.finding import Finding
 from tests.conftest import EXAMPLES_DIR, base_record, run_iamwatch, run_records
 
@@ -108,6 +109,11 @@ def test_every_ocsf_event_is_a_valid_detection_finding(scanned: Scanned) -> None
         assert event["finding_info"]["title"] == finding["title"]
         assert event["finding_info"]["desc"] == finding["summary"]
         assert event["finding_info"]["types"] == [finding["detector"]]
+        declared = REGISTRY.get(finding["detector"]).meta.attack_techniques
+        exported = [
+            a.get("sub_technique", a["technique"])["uid"] for a in event["finding_info"]["attacks"]
+        ]
+        assert exported == list(declared)
         event_time = datetime.fromisoformat(finding["event_time"])
         assert event["time"] == int(event_time.timestamp() * 1000)
         product = event["metadata"]["product"]
@@ -125,6 +131,25 @@ def test_every_ocsf_event_is_a_valid_detection_finding(scanned: Scanned) -> None
         assert finding["next_step"] in event["remediation"]["desc"]
         assert event["remediation"]["references"] == [finding["runbook_url"]]
         assert event["status_id"] == 1
+
+
+def test_ocsf_attacks_carry_the_declared_techniques_and_their_tactic() -> None:
+    meta = REGISTRY.get("console-login-failures").meta
+    assert meta.asff_type == "TTPs/Credential Access"
+    assert attacks(meta.id) == [
+        {
+            "technique": {"uid": "T1110", "src_url": "https://attack.mitre.org/techniques/T1110/"},
+            "sub_technique": {
+                "uid": technique,
+                "src_url": f"https://attack.mitre.org/techniques/T1110/{technique[-3:]}/",
+            },
+            "tactic": {"uid": "TA0006", "name": "Credential Access"},
+        }
+        for technique in meta.attack_techniques
+    ]
+    # A best-practice finding type names no tactic; an unknown detector has no attacks.
+    assert all("tactic" not in a for a in attacks("root-account-used"))
+    assert attacks("no-such-detector") == []
 
 
 def test_the_ocsf_check_rejects_a_wrong_event() -> None:

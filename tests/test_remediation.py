@@ -48,7 +48,7 @@ POSITIVE_FINDINGS = [
 )
 def test_every_declared_action_is_planned_or_explained(finding: Finding) -> None:
     plan = plan_remediation(finding)
-    declared = list(load_runbook(finding.detector).actions)
+    declared = list(REGISTRY.get(finding.detector).meta.remediation_actions)
     accounted = [s.action.value for s in plan.steps] + [n.action.value for n in plan.not_applicable]
     assert sorted(accounted) == sorted(declared)
     for skipped in plan.not_applicable:
@@ -63,7 +63,7 @@ def test_every_declared_action_is_planned_or_explained(finding: Finding) -> None
 
 def test_every_detector_with_actions_has_a_finding_that_plans_a_step() -> None:
     planned = {f.detector for f in POSITIVE_FINDINGS if plan_remediation(f).steps}
-    with_actions = {d.meta.id for d in REGISTRY if load_runbook(d.meta.id).actions}
+    with_actions = {d.meta.id for d in REGISTRY if d.meta.remediation_actions}
     assert with_actions <= planned
 
 

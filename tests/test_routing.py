@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -13,21 +14,46 @@ import pytest
 
 from detectors import REGISTRY
 from iamwatch.aws.routing import (
+    ENRICHMENT_FILE,
     PATTERN_FILE,
     PATTERN_QUOTA,
     detection_pattern,
+    enrichment_actions,
+    own_rule_file,
     pattern_size,
     render,
     rule_patterns,
 )
+from iamwatch.registry import Registry, detector
 from tests.aws import route_through_eventbridge
 from tests.conftest import EXAMPLES_DIR, ROOT, new_engine
 from tests.template import pattern_rules
 
 
 def test_committed_deploy_files_are_generated_from_the_code() -> None:
-    for relative, content in render(REGISTRY).items():
+    rendered = render(REGISTRY)
+    for relative, content in rendered.items():
         assert (ROOT / relative).read_bytes() == content, "run: python -m iamwatch.aws.routing"
+    # No pattern file of a rule that no detector declares any more.
+    patterns = {p.relative_to(ROOT) for p in (ROOT / "deploy").glob("event-pattern*.json")}
+    assert patterns == set(rule_patterns(REGISTRY))
+
+
+def test_own_rule_pattern_files_are_named_after_the_declared_rule() -> None:
+    own = {item.meta.own_rule for item in REGISTRY if item.meta.own_rule is not None}
+    assert own
+    assert set(rule_patterns(REGISTRY)) == {PATTERN_FILE} | {own_rule_file(rule) for rule in own}
+    assert all(own_rule_file(rule).name == f"event-pattern-{rule}.json" for rule in own)
+
+
+def test_deployed_enrichment_permissions_are_the_union_the_detectors_declare() -> None:
+    declared = {p for item in REGISTRY for p in item.meta.enrichment_permissions}
+    assert orjson.loads((ROOT / ENRICHMENT_FILE).read_bytes()) == sorted(declared)
+    undeclared = replace(
+        REGISTRY.get(REGISTRY.ids[0]).meta, enrichment_permissions=("iam:GetRole",)
+    )
+    with pytest.raises(ValueError, match="no enrichment look-up calls iam:GetRole"):
+        enrichment_actions(Registry([detector(undeclared)(lambda record, context: ())]))
 
 
 def example_records() -> list[dict[str, Any]]:

@@ -210,6 +210,8 @@ def test_slack_test_through_a_webhook(slack: SlackServer) -> None:
     assert result.returncode == 0, result.stderr.decode()
     assert [m.via for m in slack.messages] == ["webhook"]
     assert SlackServer.WEBHOOK_PATH.encode() not in result.stderr
+    # Without --detector, the sample of the catalogue's first detector.
+    assert f"Posted a test {REGISTRY.ids[0]} alert".encode() in result.stderr
 
 
 def test_slack_test_exits_4_when_slack_refuses(slack: SlackServer) -> None:

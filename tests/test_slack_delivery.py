@@ -387,7 +387,7 @@ def test_repeats_within_the_window_update_the_count_on_the_first_message(
     assert finding_id_in(message) == first.finding_id
     texts = [t for t, _ in message_texts({"blocks": message.blocks})]
     assert any(
-        "*Repeats:* seen 3 times, first 2024-05-14 09:30:12 UTC, latest 2024-05-14 10:00:12 UTC"
+        "*Repeats:* seen 3 times, first 2026-11-05 11:02:29 UTC, latest 2026-11-05 11:32:29 UTC"
         in t
         for t in texts
     )
@@ -509,9 +509,9 @@ def test_suppressions_load_from_the_toml_config_file(tmp_path: Any) -> None:
     config.write_text(
         'slack_channel = "#alerts"\n'
         "[[suppressions]]\n"
-        'actor = "arn:aws:iam::123456789012:user/ci-*"\n'
+        'actor = "arn:aws:iam::123456789012:user/helpdesk-*"\n'
         'owner = "platform-team"\n'
-        'reason = "CI creates keys for ephemeral users"\n'
+        'reason = "the helpdesk creates keys for service users"\n'
         "expires = 2024-12-31\n"
     )
     settings = load_settings(config)

@@ -118,13 +118,13 @@ def test_five_repeats_in_one_batch_make_one_thread_reply(
     head = reply.blocks[0]["text"]["text"]
     assert head == (
         "\U0001f501 *Repeats:* #2 to #6, 5 more times "
-        "from 2024-05-14 09:35:12 UTC to 2024-05-14 09:55:12 UTC"
+        "from 2026-11-05 11:07:29 UTC to 2026-11-05 11:27:29 UTC"
     )
     listed = reply.blocks[1]["text"]["text"].splitlines()
     assert [line.split(" \u00b7 ")[:2] for line in listed] == [
-        [f"\u2022 #{n + 1}", f"2024-05-14 09:{30 + 5 * n:02d}:12 UTC"] for n in range(1, 6)
+        [f"\u2022 #{n + 1}", f"2026-11-05 11:{2 + 5 * n:02d}:29 UTC"] for n in range(1, 6)
     ]
-    assert all("203.0.113.24" in line for line in listed)
+    assert all("192.0.2.92" in line for line in listed)
     reference = assert_same_as_one_by_one(batch, summary.results, store, slack_repeats="thread")
     assert len(reference.server.requests) == 6
 
@@ -250,8 +250,8 @@ def test_update_mode_makes_one_update_with_the_final_count(
     assert finding_id_in(message) == FIRST.finding_id
     texts = [t for t, _ in message_texts({"blocks": message.blocks})]
     assert (
-        "\U0001f501 *Repeats:* seen 6 times, first 2024-05-14 09:10:12 UTC, "
-        "latest 2024-05-14 09:50:12 UTC" in texts
+        "\U0001f501 *Repeats:* seen 6 times, first 2026-11-05 10:42:29 UTC, "
+        "latest 2026-11-05 11:22:29 UTC" in texts
     )
     assert payload_problems(slack.requests[1].body) == []
     reference = assert_same_as_one_by_one(batch, summary.results, store, slack_repeats="update")

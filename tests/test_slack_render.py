@@ -134,20 +134,20 @@ def test_fields_name_actor_with_kind_target_account_region_ip_and_time() -> None
         item["text"].split("\n")[0].strip("*"): item["text"].split("\n", 1)[1]
         for item in _blocks(payload, "section")[1]["fields"]
     }
-    assert fields["Actor"].startswith("ci-deployer (IAM user) \u00b7 arn:aws:iam::123456789012:")
-    assert fields["Target"] == "legacy-backup (iam-user)"
+    assert fields["Actor"].startswith("helpdesk-ana (IAM user) \u00b7 arn:aws:iam::123456789012:")
+    assert fields["Target"] == "payroll-batch (iam-user)"
     assert fields["Account"] == "123456789012"
     assert fields["Region"] == "us-east-1"
-    assert fields["Source IP"] == "203.0.113.24"
-    assert fields["Time"] == "2024-05-14 09:30:12 UTC"
+    assert fields["Source IP"] == "192.0.2.50"
+    assert fields["Time"] == "2026-11-03 21:22:51 UTC"
     assert fields["API call"] == "iam:CreateAccessKey"
-    assert fields["User agent"].startswith("aws-cli/2.15.40")
+    assert fields["User agent"].startswith("aws-cli/2.15.30")
 
 
 def test_summary_recommendation_next_step_and_finding_id_are_shown() -> None:
     finding = _finding()
     payload = render(finding).payload()
-    assert _blocks(payload, "section")[0]["text"]["text"].startswith("ci-deployer (IAM user)")
+    assert _blocks(payload, "section")[0]["text"]["text"].startswith("helpdesk-ana (IAM user)")
     context = " ".join(e["text"] for b in _blocks(payload, "context") for e in b["elements"])
     assert "*Recommended:*" in context and "IAM roles" in context
     assert "*Next step:*" in context
@@ -276,7 +276,7 @@ def test_repeat_count_and_thread_reply_render_and_validate() -> None:
     payload = render(finding, repeat=Repeat(3, finding.event_time, later)).payload()
     assert_safe_message(payload, finding)
     context = " ".join(e["text"] for b in _blocks(payload, "context") for e in b["elements"])
-    assert "*Repeats:* seen 3 times, first 2024-05-14 09:30:12 UTC, latest 2024-05-14 09:50:12" in (
+    assert "*Repeats:* seen 3 times, first 2026-11-03 21:22:51 UTC, latest 2026-11-03 21:42:51" in (
         context
     )
     reply = render_repeat(finding.model_copy(update={"summary": "<!channel> again"}), 3).payload()

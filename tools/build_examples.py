@@ -9,9 +9,10 @@ the test cases expect.
 
 Everything is invented and redacted (documentation accounts, 192.0.2.0/24 and 2001:db8::/32
 addresses, example.com mail). The output is byte-stable: fixed seed, fixed times, no wall
-clock, gzip with mtime 0. Run from the repository root::
+clock, gzip with mtime 0. Records are made by the shared builder (tools/records.py). Run from
+the repository root::
 
-    python tools/build_examples.py
+    python -m tools.build_examples
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-Record = dict[str, Any]
+from tools.records import Record, cloudtrail_record
 
 REPO = Path(__file__).resolve().parent.parent
 EVENTS = REPO / "tests" / "events"
@@ -240,41 +241,33 @@ class Noise:
         console: bool = False,
         request_id: str | None = None,
     ) -> Record:
-        record: Record = {
-            "eventVersion": "1.09" if self.rng.random() < 0.7 else "1.08",
-            "userIdentity": identity,
-            "eventTime": iso(moment),
-            "eventSource": source,
-            "eventName": name,
-            "awsRegion": region,
-            "sourceIPAddress": ip,
-            "userAgent": agent,
-        }
-        if error is not None:
-            record["errorCode"], record["errorMessage"] = error
-        record["requestParameters"] = request
-        record["responseElements"] = response
-        if extra is not None:
-            record["additionalEventData"] = extra
-        record["requestID"] = request_id or self.uuid()
-        record["eventID"] = self.uuid()
-        record["readOnly"] = read_only
-        if resources is not None:
-            record["resources"] = resources
-        record["eventType"] = "AwsApiCall"
-        record["managementEvent"] = not data_event
-        record["recipientAccountId"] = recipient or identity.get("accountId", MAIN)
-        if source == "sts.amazonaws.com" and identity.get("type") in ("AWSService", "AWSAccount"):
-            record["sharedEventID"] = self.uuid()
-        record["eventCategory"] = "Data" if data_event else "Management"
-        if host is not None:
-            record["tlsDetails"] = {
-                "tlsVersion": "TLSv1.3",
-                "cipherSuite": "TLS_AES_128_GCM_SHA256",
-                "clientProvidedHostHeader": host,
-            }
-        if console:
-            record["sessionCredentialFromConsole"] = "true"
+        version = "1.09" if self.rng.random() < 0.7 else "1.08"
+        request_id = request_id or self.uuid()
+        event_id = self.uuid()
+        by_service = identity.get("type") in ("AWSService", "AWSAccount")
+        record = cloudtrail_record(
+            identity,
+            source,
+            name,
+            version=version,
+            time=iso(moment),
+            region=region,
+            ip=ip,
+            agent=agent,
+            error=error,
+            request=request,
+            response=response,
+            extra=extra,
+            request_id=request_id,
+            event_id=event_id,
+            read_only=read_only,
+            resources=resources,
+            category="Data" if data_event else "Management",
+            recipient=recipient or identity.get("accountId", MAIN),
+            shared_event_id=self.uuid() if source == "sts.amazonaws.com" and by_service else None,
+            tls_host=host,
+            console=console,
+        )
         self.records.append(record)
         return record
 
@@ -292,31 +285,25 @@ class Noise:
             extra["MFAUsed"] = "Yes"
         else:
             extra["MFAUsed"] = "No"
+        agent = self.rng.choice(BROWSERS)
         self.records.append(
-            {
-                "eventVersion": "1.08",
-                "userIdentity": identity,
-                "eventTime": iso(moment),
-                "eventSource": "signin.amazonaws.com",
-                "eventName": "ConsoleLogin",
-                "awsRegion": region,
-                "sourceIPAddress": ip,
-                "userAgent": self.rng.choice(BROWSERS),
-                "requestParameters": None,
-                "responseElements": {"ConsoleLogin": "Success"},
-                "additionalEventData": extra,
-                "eventID": self.uuid(),
-                "readOnly": False,
-                "eventType": "AwsConsoleSignIn",
-                "managementEvent": True,
-                "recipientAccountId": identity["accountId"],
-                "eventCategory": "Management",
-                "tlsDetails": {
-                    "tlsVersion": "TLSv1.3",
-                    "cipherSuite": "TLS_AES_128_GCM_SHA256",
-                    "clientProvidedHostHeader": f"{region}.signin.aws.amazon.com",
-                },
-            }
+            cloudtrail_record(
+                identity,
+                "signin.amazonaws.com",
+                "ConsoleLogin",
+                version="1.08",
+                time=iso(moment),
+                region=region,
+                ip=ip,
+                agent=agent,
+                response={"ConsoleLogin": "Success"},
+                extra=extra,
+                event_id=self.uuid(),
+                read_only=False,
+                event_type="AwsConsoleSignIn",
+                recipient=identity["accountId"],
+                tls_host=f"{region}.signin.aws.amazon.com",
+            )
         )
 
     @staticmethod

@@ -1,8 +1,11 @@
 """Alert-time context about the IAM user a finding is about, from read-only IAM calls.
 
-Every call is independent: a failure (throttling, AccessDenied, a user deleted since) is
-logged and skipped, so an alert is never lost for lack of context. Results are cached for the
-invocation, since one event can raise several findings about the same user.
+Each look-up needs some IAM actions (``LOOKUPS``); for a finding, only the look-ups whose
+actions its detector declares in ``enrichment_permissions`` are made, and the deployed roles are
+granted the union of those declarations (``python -m iamwatch.aws.routing``). Every look-up is
+independent: a failure (throttling, AccessDenied, a user deleted since) is logged and skipped,
+so an alert is never lost for lack of context. Results are cached for the invocation, since one
+event can raise several findings about the same user.
 """
 
 from __future__ import annotations
@@ -14,20 +17,36 @@ from typing import TYPE_CHECKING, Any
 from iamwatch.finding import Finding
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Collection, Iterable
 
     from mypy_boto3_iam import IAMClient
 
-# Every IAM action IamEnricher calls; the deployed roles grant exactly these (a test checks).
-ENRICHMENT_ACTIONS = (
-    "iam:GetAccessKeyLastUsed",
-    "iam:GetLoginProfile",
-    "iam:GetUser",
-    "iam:ListAccessKeys",
-    "iam:ListGroupsForUser",
-    "iam:ListMFADevices",
-    "iam:ListUserTags",
-)
+    from iamwatch.registry import Registry
+
+# Each look-up (a ``UserContext`` attribute) and the IAM actions it calls.
+LOOKUPS: dict[str, tuple[str, ...]] = {
+    "tags": ("iam:ListUserTags",),
+    "mfa_devices": ("iam:ListMFADevices",),
+    "has_console_password": ("iam:GetLoginProfile",),
+    "access_keys": ("iam:ListAccessKeys", "iam:GetAccessKeyLastUsed"),
+    "groups": ("iam:ListGroupsForUser",),
+    "permissions_boundary": ("iam:GetUser",),
+}
+# Every IAM action IamEnricher can call: what a detector may declare for enrichment.
+ENRICHMENT_ACTIONS = tuple(sorted({action for actions in LOOKUPS.values() for action in actions}))
+
+
+def _catalogue() -> Registry:
+    from detectors import REGISTRY
+
+    return REGISTRY
+
+
+def lookups_for(permissions: Iterable[str]) -> tuple[str, ...]:
+    """The look-ups these permissions allow: those whose every action is among them."""
+    granted = set(permissions)
+    return tuple(name for name, actions in LOOKUPS.items() if granted.issuperset(actions))
+
 
 _OWNER_TAGS = ("owner", "Owner", "team", "Team")
 _PURPOSE_TAGS = ("purpose", "Purpose", "description", "Description")
@@ -52,6 +71,18 @@ class UserContext:
     permissions_boundary: str | None = None
     boundary_known: bool = False
     errors: list[str] = field(default_factory=list)
+    # The look-ups made (successful or not), so none is repeated in the invocation.
+    done: set[str] = field(default_factory=set)
+
+    def only(self, lookups: Collection[str]) -> UserContext:
+        """This context as if only ``lookups`` had been made."""
+        return UserContext(
+            user_name=self.user_name,
+            **{name: getattr(self, name) for name in LOOKUPS if name in lookups},
+            boundary_known=self.boundary_known and "permissions_boundary" in lookups,
+            errors=[e for e in self.errors if e.split(":")[0] in lookups],
+            done=self.done & set(lookups),
+        )
 
     def facts(self) -> dict[str, str]:
         found: dict[str, str] = {}
@@ -99,7 +130,12 @@ class UserContext:
 
 
 class IamEnricher:
-    """Read-only IAM look-ups, cached for one invocation (call ``reset`` between them)."""
+    """Read-only IAM look-ups, cached for one invocation (call ``reset`` between them).
+
+    A finding gets the look-ups its detector's ``enrichment_permissions`` allow, from
+    ``registry`` (by default the detector catalogue); a finding whose detector declares none,
+    or is not registered, is left as it is.
+    """
 
     def __init__(
         self,
@@ -107,6 +143,8 @@ class IamEnricher:
         log: Callable[[str, dict[str, Any]], None],
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         account_id: str | None = None,
+        *,
+        registry: Registry | None = None,
     ) -> None:
         self._client = client
         self._log = log
@@ -114,38 +152,59 @@ class IamEnricher:
         # IAM answers only for the account the client is in; other accounts' users (findings
         # forwarded from an organization) would need a role there, so they are not looked up.
         self._account_id = account_id
+        self._registry = registry
         self._cache: dict[str, UserContext] = {}
+        self._lookups: dict[str, tuple[str, ...]] = {}
 
     def reset(self) -> None:
         self._cache.clear()
+
+    def lookups(self, detector_id: str) -> tuple[str, ...]:
+        """The look-ups made for the detector's findings."""
+        cached = self._lookups.get(detector_id)
+        if cached is None:
+            registry = self._registry if self._registry is not None else _catalogue()
+            declared = (
+                registry.get(detector_id).meta.enrichment_permissions
+                if detector_id in registry
+                else ()
+            )
+            cached = self._lookups[detector_id] = lookups_for(declared)
+        return cached
 
     def enrich(self, finding: Finding) -> Finding:
         if finding.target_type != "iam-user" or not finding.target:
             return finding
         if self._account_id and finding.account and finding.account != self._account_id:
             return finding
-        context = self.user(finding.target)
+        lookups = self.lookups(finding.detector)
+        if not lookups:
+            return finding
+        context = self.user(finding.target, lookups).only(lookups)
         return finding.model_copy(
             update={"enrichment": context.facts(), "observations": tuple(context.observations())}
         )
 
-    def user(self, user_name: str) -> UserContext:
-        cached = self._cache.get(user_name)
-        if cached is not None:
-            return cached
-        context = UserContext(user_name=user_name)
-        self._try(context, "tags", lambda: self._tags(user_name))
-        self._try(context, "mfa_devices", lambda: self._mfa_devices(user_name))
-        self._try(context, "has_console_password", lambda: self._has_login_profile(user_name))
-        self._try(context, "access_keys", lambda: self._access_keys(user_name))
-        self._try(context, "groups", lambda: self._groups(user_name))
-        self._try(context, "permissions_boundary", lambda: self._boundary(user_name))
-        if "permissions_boundary" not in {e.split(":")[0] for e in context.errors}:
-            context.boundary_known = True
-        self._cache[user_name] = context
+    def user(self, user_name: str, lookups: Collection[str] = tuple(LOOKUPS)) -> UserContext:
+        """What the look-ups found about the user (all of them unless ``lookups`` says), each
+        made at most once in the invocation."""
+        context = self._cache.setdefault(user_name, UserContext(user_name=user_name))
+        fetchers: dict[str, Callable[[], Any]] = {
+            "tags": lambda: self._tags(user_name),
+            "mfa_devices": lambda: self._mfa_devices(user_name),
+            "has_console_password": lambda: self._has_login_profile(user_name),
+            "access_keys": lambda: self._access_keys(user_name),
+            "groups": lambda: self._groups(user_name),
+            "permissions_boundary": lambda: self._boundary(user_name),
+        }
+        for name, fetch in fetchers.items():
+            if name in lookups and name not in context.done:
+                context.done.add(name)
+                if self._try(context, name, fetch) and name == "permissions_boundary":
+                    context.boundary_known = True
         return context
 
-    def _try(self, context: UserContext, name: str, fetch: Callable[[], Any]) -> None:
+    def _try(self, context: UserContext, name: str, fetch: Callable[[], Any]) -> bool:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
@@ -158,6 +217,8 @@ class IamEnricher:
             )
             context.errors.append(f"{name}: {code}")
             self._log("enrichment failed", {"lookup": name, "error": code})
+            return False
+        return True
 
     def _tags(self, user: str) -> dict[str, str]:
         tags = self._client.list_user_tags(UserName=user).get("Tags", [])

@@ -1,9 +1,10 @@
 """Deployment files derived from the code, so there is one source of truth.
 
 ``python -m iamwatch.aws.routing`` writes deploy/event-pattern.json (the main EventBridge
-rule's pattern, from the detector registry), deploy/event-pattern-<detector id>.json for each
-detector routed by a rule of its own, and deploy/enrichment-actions.json (the IAM read actions
-enrichment calls), which serverless.yml includes; a test fails when they are stale.
+rule's pattern, from the detector registry), deploy/event-pattern-<rule name>.json for each
+detector routed by a rule of its own (the name its ``own_rule`` declares), and
+deploy/enrichment-actions.json (the union of the IAM read actions the detectors declare for
+enrichment), which serverless.yml includes; a test fails when they are stale.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def _freeze(detail: Mapping[str, Any]) -> bytes:
 def detection_pattern(registry: Registry) -> dict[str, Any]:
     """The main rule's pattern: every detector without a rule of its own, plus the events
     own-rule detectors ask the main rule to route too."""
-    shared = [item for item in registry if not item.meta.own_rule]
+    shared = [item for item in registry if item.meta.own_rule is None]
     mirrored = {
         source: names for item in registry for source, names in item.meta.main_rule_events.items()
     }
@@ -40,20 +41,34 @@ def detection_pattern(registry: Registry) -> dict[str, Any]:
 
 
 def own_rule_patterns(registry: Registry) -> dict[str, dict[str, Any]]:
-    """The pattern of each detector routed by a rule of its own, by detector id."""
-    return {item.meta.id: _pattern([item]) for item in registry if item.meta.own_rule}
+    """The pattern of each detector routed by a rule of its own, by rule name."""
+    return {
+        item.meta.own_rule: _pattern([item]) for item in registry if item.meta.own_rule is not None
+    }
 
 
-def own_rule_file(detector_id: str) -> Path:
-    return Path("deploy") / f"event-pattern-{detector_id}.json"
+def own_rule_file(rule: str) -> Path:
+    return Path("deploy") / f"event-pattern-{rule}.json"
 
 
 def rule_patterns(registry: Registry) -> dict[Path, dict[str, Any]]:
     """Every rule's pattern, by the file serverless.yml includes it from."""
     patterns = {PATTERN_FILE: detection_pattern(registry)}
-    for detector_id, pattern in own_rule_patterns(registry).items():
-        patterns[own_rule_file(detector_id)] = pattern
+    for rule, pattern in own_rule_patterns(registry).items():
+        patterns[own_rule_file(rule)] = pattern
     return patterns
+
+
+def enrichment_actions(registry: Registry) -> list[str]:
+    """The IAM actions the deployed roles grant for enrichment: the union of what the
+    detectors declare, each an action of a look-up the enricher makes."""
+    from iamwatch.aws.enrichment import ENRICHMENT_ACTIONS
+
+    declared = {p for item in registry for p in item.meta.enrichment_permissions}
+    unknown = sorted(declared - set(ENRICHMENT_ACTIONS))
+    if unknown:
+        raise ValueError(f"no enrichment look-up calls {', '.join(unknown)}")
+    return sorted(declared)
 
 
 def pattern_size(pattern: Mapping[str, Any]) -> int:
@@ -98,10 +113,8 @@ def _pattern(
 
 
 def render(registry: Registry) -> dict[Path, bytes]:
-    from iamwatch.aws.enrichment import ENRICHMENT_ACTIONS
-
     files = {path: _json(pattern) for path, pattern in rule_patterns(registry).items()}
-    files[ENRICHMENT_FILE] = _json(sorted(ENRICHMENT_ACTIONS))
+    files[ENRICHMENT_FILE] = _json(enrichment_actions(registry))
     return files
 
 

@@ -8,12 +8,20 @@ from typing import Annotated
 import typer
 
 from iamwatch.cli import _fail, app
+from iamwatch.runbooks import runbook_ids
+
+# Help for a detector-id argument, with an example taken from the shipped runbooks (cheap: no
+# detector is imported to show help).
+DETECTOR_ID_HELP = (
+    f"A detector id, e.g. {next(iter(runbook_ids()), 'one from iamwatch detectors')}."
+)
 
 
 @app.command()
 def detectors() -> None:
     """List the detector catalogue."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from detectors import REGISTRY
@@ -36,7 +44,7 @@ def detectors() -> None:
             meta.id,
             f"[{SEVERITY_STYLES[meta.severity]}]{meta.severity.value}[/]",
             meta.title,
-            "\n".join(events),
+            escape(meta.description) + "\n\n" + "\n".join(events),
             meta.severity_rules,
         )
     Console().print(table)
@@ -44,7 +52,7 @@ def detectors() -> None:
 
 @app.command()
 def runbook(
-    detector_id: Annotated[str, typer.Argument(help="A detector id, e.g. access-key-created.")],
+    detector_id: Annotated[str, typer.Argument(help=DETECTOR_ID_HELP)],
     raw: Annotated[bool, typer.Option(help="Print the Markdown source instead.")] = False,
 ) -> None:
     """Show the runbook for a detector."""

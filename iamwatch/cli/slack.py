@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from iamwatch.cli import EXIT_DELIVERY_FAILED, ConfigOption, _fail, _stderr_console, app
+from iamwatch.cli.catalogue import DETECTOR_ID_HELP
 
 if TYPE_CHECKING:
     from iamwatch.finding import Finding
@@ -30,7 +31,7 @@ def _sample(detector_id: str, runbook_base_url: str) -> Finding:
 
 @slack_app.command("preview")
 def slack_preview(
-    detector_id: Annotated[str, typer.Argument(help="A detector id, e.g. access-key-created.")],
+    detector_id: Annotated[str, typer.Argument(help=DETECTOR_ID_HELP)],
     config: ConfigOption = None,
 ) -> None:
     """Print the Block Kit JSON of a sample alert (paste it into Slack's Block Kit Builder)."""
@@ -53,8 +54,14 @@ def slack_preview(
 @slack_app.command("test")
 def slack_test(
     detector_id: Annotated[
-        str, typer.Option("--detector", help="Which detector's sample alert to post.")
-    ] = "iam-user-created",
+        str | None,
+        typer.Option(
+            "--detector",
+            help="Which detector's sample alert to post (default: the first that `iamwatch "
+            "detectors` lists).",
+            show_default=False,
+        ),
+    ] = None,
     channel: Annotated[
         str | None,
         typer.Option(help="Post here instead of the channel routed for the sample's severity."),
@@ -74,6 +81,10 @@ def slack_test(
         transport = build_slack_transport(settings)
     except SettingsError as error:
         raise _fail(str(error)) from None
+    if detector_id is None:
+        from detectors import REGISTRY
+
+        detector_id = REGISTRY.ids[0]
     finding = _sample(detector_id, settings.runbook_base_url)
     routing = Routing(default=settings.slack_channel, by_severity=settings.slack_channels)
     target = transport.fixed_channel or channel or routing.channel_for(finding.severity)

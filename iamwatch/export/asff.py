@@ -32,28 +32,6 @@ LABELS = {
     Severity.HIGH: "HIGH",
     Severity.CRITICAL: "CRITICAL",
 }
-# ASFF finding types are namespace/category/classifier; the classifier is the detector id.
-BEST_PRACTICES = "Software and Configuration Checks/AWS Security Best Practices"
-TYPES = {
-    "iam-user-created": "TTPs/Persistence",
-    "access-key-created": "TTPs/Persistence",
-    "console-password-created": "TTPs/Persistence",
-    "access-key-reactivated": "TTPs/Persistence",
-    "console-login-without-mfa": BEST_PRACTICES,
-    "root-account-used": BEST_PRACTICES,
-    "inline-user-policy": BEST_PRACTICES,
-    "admin-policy-attached": "TTPs/Privilege Escalation",
-    "permissions-boundary-removed": "TTPs/Privilege Escalation",
-    "user-added-to-group": "TTPs/Privilege Escalation",
-    "identity-center-admin-assignment": "TTPs/Privilege Escalation",
-    "mfa-device-removed": "TTPs/Defense Evasion",
-    "cloudtrail-tampering": "TTPs/Defense Evasion",
-    "iamwatch-tampering": "TTPs/Defense Evasion",
-    "console-login-failures": "TTPs/Credential Access",
-    "password-policy-weakened": (
-        "Software and Configuration Checks/Industry and Regulatory Standards"
-    ),
-}
 # target_type -> (ASFF resource type, the Details attribute naming it); targets are names,
 # and an ARN is not made up from them (an IAM path would be missing).
 RESOURCE_TYPES = {
@@ -75,7 +53,21 @@ def product_arn(region: str, account: str) -> str:
 
 
 def finding_type(detector: str) -> str:
-    return f"{TYPES.get(detector, BEST_PRACTICES)}/{detector}"
+    """The ASFF type, namespace/category/classifier: the namespace and category its detector
+    declares, and the detector id as classifier. A detector that is not registered (a finding
+    from a detector since removed) has none: refused rather than guessed."""
+    from detectors import REGISTRY
+
+    if detector not in REGISTRY:
+        raise AsffError(f"no detector {detector!r} is registered, so it has no finding type")
+    return f"{REGISTRY.get(detector).meta.asff_type}/{detector}"
+
+
+def attack_techniques(detector: str) -> tuple[str, ...]:
+    """The MITRE ATT&CK techniques the finding's detector declares."""
+    from detectors import REGISTRY
+
+    return REGISTRY.get(detector).meta.attack_techniques if detector in REGISTRY else ()
 
 
 def _clip(text: str, limit: int) -> str:
@@ -129,6 +121,8 @@ def to_asff(
         "iamwatch/delivery_status": row.delivery_status,
         "iamwatch/region": finding.region,
         "iamwatch/source_ip": finding.source_ip,
+        # ASFF has no ATT&CK attribute of its own (its types carry only the tactic).
+        "iamwatch/attack_techniques": ",".join(attack_techniques(finding.detector)),
     }
     asff: dict[str, Any] = {
         "SchemaVersion": SCHEMA_VERSION,

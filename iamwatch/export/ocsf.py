@@ -47,6 +47,23 @@ USER_TYPES = {
     PrincipalKind.UNKNOWN: (0, "Unknown"),
 }
 ACCOUNT_TYPE_AWS = (10, "AWS Account")
+# The MITRE ATT&CK tactic of each ASFF "TTPs" category: a detector's finding type names the
+# tactic its techniques serve there, so each technique is exported with it.
+TACTICS = {
+    "Initial Access": ("TA0001", "Initial Access"),
+    "Execution": ("TA0002", "Execution"),
+    "Persistence": ("TA0003", "Persistence"),
+    "Privilege Escalation": ("TA0004", "Privilege Escalation"),
+    "Defense Evasion": ("TA0005", "Defense Evasion"),
+    "Credential Access": ("TA0006", "Credential Access"),
+    "Discovery": ("TA0007", "Discovery"),
+    "Lateral Movement": ("TA0008", "Lateral Movement"),
+    "Collection": ("TA0009", "Collection"),
+    "Data Exfiltration": ("TA0010", "Exfiltration"),
+    "Command and Control": ("TA0011", "Command and Control"),
+    "Data Destruction": ("TA0040", "Impact"),
+}
+ATTACK_URL = "https://attack.mitre.org/techniques/"
 
 
 class OcsfValidationError(ValueError):
@@ -63,6 +80,28 @@ def _endpoint(source: str) -> dict[str, str]:
         return {"ip": str(ipaddress.ip_address(source))}
     except ValueError:
         return {"domain": source}
+
+
+def attacks(detector: str) -> list[dict[str, Any]]:
+    """The detector's declared ATT&CK techniques as OCSF attack objects (a sub-technique with
+    its technique), with the tactic its ASFF finding type names; none for an unknown id."""
+    from detectors import REGISTRY
+
+    if detector not in REGISTRY:
+        return []
+    meta = REGISTRY.get(detector).meta
+    namespace, _, category = meta.asff_type.partition("/")
+    tactic = TACTICS.get(category) if namespace == "TTPs" else None
+    found = []
+    for technique in meta.attack_techniques:
+        parent, _, sub = technique.partition(".")
+        attack: dict[str, Any] = {"technique": {"uid": parent, "src_url": f"{ATTACK_URL}{parent}/"}}
+        if sub:
+            attack["sub_technique"] = {"uid": technique, "src_url": f"{ATTACK_URL}{parent}/{sub}/"}
+        if tactic is not None:
+            attack["tactic"] = {"uid": tactic[0], "name": tactic[1]}
+        found.append(attack)
+    return found
 
 
 def to_ocsf(row: ExportedFinding) -> dict[str, Any]:
@@ -145,6 +184,9 @@ def to_ocsf(row: ExportedFinding) -> dict[str, Any]:
             "delivery_reason": row.delivery_reason,
         },
     }
+    found_attacks = attacks(finding.detector)
+    if found_attacks:
+        event["finding_info"]["attacks"] = found_attacks
     if finding.target:
         resource: dict[str, Any] = {"uid": finding.target}
         if finding.target_type:

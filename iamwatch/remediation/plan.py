@@ -1,8 +1,9 @@
-"""Remediation plans: what the runbook's automated actions would do to this finding, exactly.
+"""Remediation plans: what the detector's automated actions would do to this finding, exactly.
 
-Planning is pure: it reads the finding and its runbook's front matter and touches nothing. Every
-name in a plan comes from CloudTrail, so partly from the attacker; a name that IAM itself would
-not accept is refused here, before it can reach an API call or a printed shell command.
+Planning is pure: it reads the finding, the actions its detector declares and its runbook's
+Remediation section, and touches nothing. Every name in a plan comes from CloudTrail, so partly
+from the attacker; a name that IAM itself would not accept is refused here, before it can reach
+an API call or a printed shell command.
 """
 
 from __future__ import annotations
@@ -18,7 +19,12 @@ from pydantic import BaseModel, ConfigDict
 
 from iamwatch.finding import Finding
 from iamwatch.principal import PrincipalKind
-from iamwatch.runbooks import REMEDIATION_ACTIONS, RunbookError, load_runbook
+from iamwatch.runbooks import (
+    REMEDIATION_ACTIONS,
+    RunbookError,
+    load_runbook,
+    remediation_actions,
+)
 from iamwatch.severity import Severity
 
 QUARANTINE_POLICY = "arn:aws:iam::aws:policy/AWSDenyAll"
@@ -128,12 +134,12 @@ class _NotApplicable(Exception):
 
 
 def plan_remediation(finding: Finding, actions: Collection[str] | None = None) -> RemediationPlan:
-    """The plan for the runbook's automated actions (or the chosen subset of them)."""
+    """The plan for the detector's automated actions (or the chosen subset of them)."""
     try:
         runbook = load_runbook(finding.detector)
     except RunbookError as error:
         raise PlanError(str(error)) from None
-    declared = [ActionName(action) for action in runbook.actions]
+    declared = [ActionName(action) for action in remediation_actions(finding.detector)]
     if actions is not None:
         unknown = sorted(set(actions) - {action.value for action in declared})
         if unknown:
