@@ -23,11 +23,26 @@ from iamwatch.finding import Finding
 from iamwatch.registry import DetectionContext, DetectionSettings
 from iamwatch.sources import Location, Problem, Source
 from iamwatch.state import SQLiteStateStore
+from tests.notifiers import Sleeps
 from tests.slack_server import SlackServer
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS_DIR = Path(__file__).resolve().parent / "events"
 EXAMPLES_DIR = ROOT / "examples"
+
+
+# Each folder of tests is a layer with a marker of its own: `pytest -m unit` (the pure core and
+# fakes through its ports, seconds), `-m integration` (real local servers: moto, the loopback
+# Slack server, the packaged template, a browser), `-m e2e` (the command line end to end).
+LAYERS = ("unit", "integration", "e2e")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        layer = item.path.parent.name
+        if layer in LAYERS:
+            item.add_marker(getattr(pytest.mark, layer))
 
 
 @dataclass(frozen=True)
@@ -70,27 +85,78 @@ def base_record(detector_id: str = "iam-user-created") -> dict[str, Any]:
     return copy.deepcopy(load_case(path).records[0])
 
 
+@dataclass(frozen=True)
+class Ran:
+    """What a run of ``iamwatch`` left: its exit code and its output, as bytes."""
+
+    args: tuple[str, ...]
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+
+
+def _environment(env: dict[str, str] | None, home: Path | None) -> dict[str, str]:
+    """The user's environment without the developer's IAMWATCH_ settings, plus ``env``."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("IAMWATCH_")}
+    if home is not None:
+        base["XDG_STATE_HOME"] = str(home)
+    return {**base, **(env or {})}
+
+
 def run_iamwatch(
     *args: str,
     stdin: bytes | None = None,
     env: dict[str, str] | None = None,
     home: Path | None = None,
+) -> Ran:
+    """``iamwatch`` as a user runs it, in this process (typer's runner: milliseconds rather
+    than a second per run), in a clean environment: no IAMWATCH_ setting leaks in from the
+    developer's; ``env`` adds to it, ``home`` sets XDG_STATE_HOME (where the default audit
+    trail goes). An exception that escapes the command is a crash, shown as Python would."""
+    import traceback
+
+    from typer.testing import CliRunner
+
+    from iamwatch.cli import app
+
+    wanted = _environment(env, home)
+    changes: dict[str, str | None] = {key: None for key in os.environ if key not in wanted}
+    changes.update(wanted)
+    here = Path.cwd()
+    os.chdir(ROOT)
+    try:
+        result = CliRunner().invoke(app, list(args), input=stdin, env=changes)
+    finally:
+        os.chdir(here)
+    stderr = result.stderr_bytes or b""
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        crash = "".join(traceback.format_exception(result.exception))
+        stderr += crash.encode()
+    return Ran(tuple(args), result.exit_code, result.stdout_bytes, stderr)
+
+
+def run_iamwatch_process(
+    *args: str,
+    stdin: bytes | None = None,
+    env: dict[str, str] | None = None,
+    home: Path | None = None,
 ) -> subprocess.CompletedProcess[bytes]:
-    """``python -m iamwatch`` as a user runs it, in a clean environment: no IAMWATCH_ setting
-    leaks in from the developer's; ``env`` adds to it, ``home`` sets XDG_STATE_HOME (where the
-    default audit trail goes)."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("IAMWATCH_")}
-    if home is not None:
-        base["XDG_STATE_HOME"] = str(home)
+    """``python -m iamwatch`` in a subprocess, for the few tests that need a real process:
+    the entry point itself, pipes, signals, what reaches the terminal."""
     return subprocess.run(
         [sys.executable, "-m", "iamwatch", *args],
         input=stdin,
         capture_output=True,
         cwd=ROOT,
-        env={**base, **(env or {})},
+        env=_environment(env, home),
         timeout=180,
         check=False,
     )
+
+
+def findings_of(result: Ran | subprocess.CompletedProcess[bytes]) -> list[dict[str, Any]]:
+    """The findings a run printed as JSON Lines."""
+    return [orjson.loads(line) for line in result.stdout.splitlines() if line.strip()]
 
 
 def new_engine(**settings: Any) -> Engine:
@@ -151,6 +217,12 @@ def slack() -> Iterator[SlackServer]:
     """A Slack Web API server on loopback (tests/slack_server.py), fresh for each test."""
     with SlackServer() as server:
         yield server
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    """Stands in for time.sleep in Slack transports: records the waits, waits for nothing."""
+    return Sleeps()
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@
     python -m tools.catalogue --check   # exit 1 when README.md's table is stale
 
 The table sits between two markers in README.md; everything else in README is left alone.
-tests/test_contract.py fails while the committed table differs from the registry.
+tests/unit/test_contract.py fails while the committed table differs from the registry.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from iamwatch.export import ExportedFinding, ExportFormat, as_utc, render
 PREFIX = "iamwatch"
 FORMATS = (ExportFormat.JSONL, ExportFormat.OCSF, ExportFormat.CSV)
 # Deliveries recorded up to this long after midnight still count towards the day that ended:
-# the schedule fires after it (serverless.yml; tests/test_template.py checks), and every
+# the schedule fires after it (serverless.yml; tests/integration/test_template.py checks), and every
 # re-run of the day reads up to the same moment, so it writes the same bytes.
 DELIVERY_HORIZON = timedelta(minutes=15)
 

@@ -3,10 +3,7 @@ runs them (``python -m iamwatch`` in a subprocess) against the loopback Slack se
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +11,7 @@ import orjson
 import pytest
 
 from detectors import REGISTRY
-from tests.conftest import EXAMPLES_DIR, ROOT, detector_cases
+from tests.conftest import EXAMPLES_DIR, ROOT, Ran, detector_cases, run_iamwatch
 from tests.slack_server import (
     Message,
     SlackServer,
@@ -29,16 +26,8 @@ RECORDS: list[dict[str, Any]] = [r for case in detector_cases() for r in case.re
 SUMMARY = re.compile(r"Slack: (\d+) posted, (\d+) deduplicated, (\d+) suppressed, (\d+) failed\.")
 
 
-def iamwatch(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("IAMWATCH_")}
-    return subprocess.run(
-        [sys.executable, "-m", "iamwatch", *args],
-        capture_output=True,
-        cwd=ROOT,
-        env={**base, **env},
-        timeout=180,
-        check=False,
-    )
+def iamwatch(*args: str, env: dict[str, str]) -> Ran:
+    return run_iamwatch(*args, env=env)
 
 
 def slack_env(server: SlackServer, **extra: str) -> dict[str, str]:

@@ -14,6 +14,9 @@ from iamwatch.export.ocsf import OCSF_VERSION
 from tests.conftest import ROOT
 from tests.template import resources_of
 
+# Reads what `make package` builds (osls, from npm): `make test` runs it, plain pytest does not.
+pytestmark = pytest.mark.packaged
+
 ARTIFACT = ROOT / "build" / "iamwatch.zip"
 
 

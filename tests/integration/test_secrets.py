@@ -37,8 +37,8 @@ from tests.aws import (
     use_slack,
 )
 from tests.conftest import ROOT, detector_cases
+from tests.otlp import Collector
 from tests.slack_server import SlackServer
-from tests.test_observability import Collector
 
 MARKER = uuid.uuid4().hex
 TOKEN = f"xoxb-4242-{MARKER}"

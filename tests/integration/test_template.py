@@ -17,6 +17,9 @@ from iamwatch.export.daily import DELIVERY_HORIZON, PREFIX
 from tests.conftest import ROOT
 from tests.template import packaged_template, pattern_rules, resources_of
 
+# Reads what `make package` builds (osls, from npm): `make test` runs it, plain pytest does not.
+pytestmark = pytest.mark.packaged
+
 FUNCTIONS = ("Detect", "Notify", "Backfill", "Export", "Interactions", "Remediate")
 # Explicit denies a role may carry (everything else is an Allow), by role and Sid.
 DENIES = {("Remediate", "ProtectOwnRoles")}

@@ -29,6 +29,9 @@ from tests.aws import route_through_eventbridge
 from tests.conftest import EXAMPLES_DIR, ROOT, new_engine
 from tests.template import pattern_rules
 
+# Reads what `make package` builds (osls, from npm): `make test` runs it, plain pytest does not.
+pytestmark = pytest.mark.packaged
+
 
 def test_committed_deploy_files_are_generated_from_the_code() -> None:
     rendered = render(REGISTRY)

@@ -4,7 +4,6 @@ and stores are tested against loopback servers elsewhere)."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
@@ -17,18 +16,14 @@ import pytest
 from detectors import REGISTRY
 from iamwatch.audit import AuditKind, SQLiteAuditLog
 from iamwatch.composition import build_detection
-from iamwatch.delivery import BufferedDelivery, DeliveryService
 from iamwatch.detection import DetectionService, LocatedRecord, UnreadableSource
 from iamwatch.engine import parse_record
 from iamwatch.finding import Finding
 from iamwatch.settings import SettingsError, load_settings
 from iamwatch.severity import Severity
-from iamwatch.slack.notifier import Outcome
 from iamwatch.slack.suppress import SuppressionRule
 from iamwatch.sources import Problem, Source, expand
 from tests.conftest import Case, detector_cases, new_engine, run_records
-from tests.slack_server import SlackServer
-from tests.test_slack_delivery import Sleeps, notifier
 
 pytestmark = pytest.mark.usefixtures("no_ambient_settings")
 
@@ -139,45 +134,6 @@ def test_a_live_rule_suppresses_and_the_finding_is_audited_as_suppressed(
     # Other activity still alerts.
     other = detection.process(record_of("root-account-used"))
     assert other.raised and sink.published == other.raised
-
-
-def test_a_suppressed_finding_never_reaches_slack(slack: SlackServer) -> None:
-    finding = finding_of("access-key-created")
-    audit = SQLiteAuditLog()
-    sink = BufferedDelivery(DeliveryService(notifier(slack, Sleeps()), audit))
-    detection = DetectionService(
-        new_engine(),
-        audit,
-        sink=sink,
-        suppressions=[rule(target=finding.target)],
-        clock=lambda: NOW,
-    )
-    detection.process(record_of("access-key-created"))
-    assert slack.requests == []
-    posted = detection.process(record_of("root-account-used")).raised
-    sink.flush()
-    assert [r.outcome for r in sink.summary.results] == [Outcome.POSTED] * len(posted)
-    assert len(slack.top_level()) == len(posted)
-
-
-def test_an_expired_rule_stops_suppressing_and_says_so(
-    slack: SlackServer, caplog: pytest.LogCaptureFixture
-) -> None:
-    expired = rule(actor=finding_of("access-key-created").actor_name, expires="2024-05-13")
-    audit = SQLiteAuditLog()
-    sink = BufferedDelivery(DeliveryService(notifier(slack, Sleeps()), audit))
-    detection = DetectionService(
-        new_engine(), audit, sink=sink, suppressions=[expired], clock=lambda: NOW
-    )
-    with caplog.at_level(logging.WARNING, logger="iamwatch.detection"):
-        outcome = detection.process(record_of("access-key-created"))
-    sink.flush()
-    assert outcome.suppressed == [] and len(outcome.raised) == 1
-    assert [r.owner for r in outcome.expired_rules] == ["secops"]
-    assert "suppression rule expired, delivering" in caplog.text
-    (result,) = sink.summary.results
-    assert result.outcome is Outcome.POSTED
-    assert len(slack.top_level()) == 1
 
 
 def test_a_rule_suppresses_through_its_expiry_day() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gzip
 import os
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ import boto3
 import orjson
 import pytest
 
-from tests.conftest import ROOT, detector_cases, run_iamwatch
+from tests.conftest import ROOT, detector_cases, findings_of, run_iamwatch
 
 CASES = detector_cases()
 RECORDS: list[dict[str, Any]] = [record for case in CASES for record in case.records]
@@ -35,10 +34,6 @@ JSONL_CONTRACT = {
 
 
 iamwatch = run_iamwatch
-
-
-def findings_of(result: subprocess.CompletedProcess[bytes]) -> list[dict[str, Any]]:
-    return [orjson.loads(line) for line in result.stdout.splitlines() if line.strip()]
 
 
 def _records_document() -> bytes:

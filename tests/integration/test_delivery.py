@@ -1,18 +1,24 @@
 """The delivery service: every outcome audited with one constructor, transient failures handed
 back for the queue to retry, permanent ones (and the last attempt) dead-lettered with their
-reason; the notifier behind it is the real one, against the loopback Slack server."""
+reason; the notifier behind it is the real one, against the loopback Slack server. And what the
+detection service suppresses never reaches Slack."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from iamwatch.audit import AuditKind, AuditRecord, SQLiteAuditLog
 from iamwatch.delivery import BufferedDelivery, DeliveryService, QueuedAlert
+from iamwatch.detection import DetectionService
 from iamwatch.finding import Finding
+from iamwatch.slack.notifier import Outcome
+from tests.conftest import new_engine
+from tests.notifiers import SAMPLES, Sleeps, finding_id_in, notifier
 from tests.slack_server import SlackServer
-from tests.test_slack_delivery import SAMPLES, Sleeps, finding_id_in, notifier
+from tests.unit.test_detection import NOW, finding_of, record_of, rule
 
 pytestmark = pytest.mark.usefixtures("no_ambient_settings")
 
@@ -140,3 +146,45 @@ def test_the_cli_sink_delivers_in_batches_and_audits_each(slack: SlackServer) ->
     sink.flush()
     assert [r.outcome.value for r in sink.summary.results] == ["posted", "posted"]
     assert len(records(audit)) == 2
+
+
+# Suppression decided by the detection service, seen from Slack ----------------------------
+
+
+def test_a_suppressed_finding_never_reaches_slack(slack: SlackServer) -> None:
+    finding = finding_of("access-key-created")
+    audit = SQLiteAuditLog()
+    sink = BufferedDelivery(DeliveryService(notifier(slack, Sleeps()), audit))
+    detection = DetectionService(
+        new_engine(),
+        audit,
+        sink=sink,
+        suppressions=[rule(target=finding.target)],
+        clock=lambda: NOW,
+    )
+    detection.process(record_of("access-key-created"))
+    assert slack.requests == []
+    posted = detection.process(record_of("root-account-used")).raised
+    sink.flush()
+    assert [r.outcome for r in sink.summary.results] == [Outcome.POSTED] * len(posted)
+    assert len(slack.top_level()) == len(posted)
+
+
+def test_an_expired_rule_stops_suppressing_and_says_so(
+    slack: SlackServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    expired = rule(actor=finding_of("access-key-created").actor_name, expires="2024-05-13")
+    audit = SQLiteAuditLog()
+    sink = BufferedDelivery(DeliveryService(notifier(slack, Sleeps()), audit))
+    detection = DetectionService(
+        new_engine(), audit, sink=sink, suppressions=[expired], clock=lambda: NOW
+    )
+    with caplog.at_level(logging.WARNING, logger="iamwatch.detection"):
+        outcome = detection.process(record_of("access-key-created"))
+    sink.flush()
+    assert outcome.suppressed == [] and len(outcome.raised) == 1
+    assert [r.owner for r in outcome.expired_rules] == ["secops"]
+    assert "suppression rule expired, delivering" in caplog.text
+    (result,) = sink.summary.results
+    assert result.outcome is Outcome.POSTED
+    assert len(slack.top_level()) == 1

@@ -134,6 +134,7 @@ def test_permanent_failures_are_dead_lettered_with_their_reason(
     assert deployed.audit_kinds().count("delivery-failed") == expected
 
 
+@pytest.mark.packaged
 def test_eventbridge_rule_to_slack_end_to_end(
     deployed: Deployed, slack: SlackServer, moto_endpoint: str
 ) -> None:

@@ -9,8 +9,8 @@ forged line in the Lambda handler's logs. Broken files (invalid UTF-8, truncated
 lines) go through the reader the CLI uses; the backfill path's are in test_handler_backfill.py.
 
 The default run is short (60 examples per property). The long run is behind the ``slow``
-marker: ``pytest -m slow tests/test_fuzz.py`` (2,000 examples per property). ``pytest -s``
-prints a FUZZ line with what ran.
+marker: ``pytest -m slow tests/integration/test_fuzz.py`` (2,000 examples per property).
+``pytest -s`` prints a FUZZ line with what ran.
 """
 
 from __future__ import annotations

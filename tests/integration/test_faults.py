@@ -4,7 +4,7 @@ DynamoDB throttling and timeouts injected on the wire.
 
 Every scenario reports one ``FAULTS`` line (events, faults injected, alerts expected,
 delivered, duplicated, lost) and asserts on the same figures; SECURITY.md quotes them
-(``pytest -s tests/test_faults.py`` prints them).
+(``pytest -s tests/integration/test_faults.py`` prints them).
 """
 
 from __future__ import annotations

@@ -3,7 +3,6 @@ subprocess): findings raised, Slack deliveries and failures, suppressions, malfo
 
 from __future__ import annotations
 
-import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from iamwatch.audit import (
     SQLiteAuditLog,
     default_audit_path,
 )
-from tests.conftest import EXAMPLES_DIR, detector_cases, run_iamwatch
+from tests.conftest import EXAMPLES_DIR, detector_cases, findings_of, run_iamwatch
 from tests.slack_server import SlackServer
 
 RECORDS: list[dict[str, Any]] = [r for case in detector_cases() for r in case.records]
@@ -26,10 +25,6 @@ EVER = (datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
 
 
 iamwatch = run_iamwatch
-
-
-def findings_of(result: subprocess.CompletedProcess[bytes]) -> list[dict[str, Any]]:
-    return [orjson.loads(line) for line in result.stdout.splitlines() if line.strip()]
 
 
 def audit_records(path: Path) -> list[AuditRecord]:

@@ -519,6 +519,7 @@ def test_the_remediate_function_refuses_a_request_without_a_valid_approval(
     assert stack.audit("remediation-applied") == []
 
 
+@pytest.mark.packaged
 def test_only_the_remediate_function_calls_iam_and_its_role_grants_every_call(
     stack: Stack,
 ) -> None:

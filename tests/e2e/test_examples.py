@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from detectors import REGISTRY
-from tests.conftest import EXAMPLES_DIR, detector_cases
-from tests.test_cli import findings_of, iamwatch
+from tests.conftest import EXAMPLES_DIR, detector_cases, findings_of
+from tests.conftest import run_iamwatch as iamwatch
 
 CASES = detector_cases()
 

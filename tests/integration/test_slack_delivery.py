@@ -3,96 +3,31 @@ timing (a fake sleep, never a real one), permanent errors, outages and dedup."""
 
 from __future__ import annotations
 
-import re
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import pytest
 
-from detectors import REGISTRY
 from iamwatch.composition import build_notifier
-from iamwatch.finding import Finding
 from iamwatch.settings import load_settings
 from iamwatch.severity import Severity
 from iamwatch.slack.dedup import SQLiteDedupStore
-from iamwatch.slack.notifier import Outcome, SlackNotifier
+from iamwatch.slack.notifier import Outcome
 from iamwatch.slack.render import SlackMessage, render
-from iamwatch.slack.samples import sample_finding
 from iamwatch.slack.transport import DeliveryError
-from tests.slack_server import Message, SlackServer, live_tokens, message_texts, payload_problems
+from tests.notifiers import (
+    RUNBOOKS,
+    SAMPLES,
+    Sleeps,
+    assert_delivered_once_each,
+    finding_id_in,
+    notifier,
+    repeat_of,
+    webhook_notifier,
+)
+from tests.slack_server import SlackServer, live_tokens, message_texts, payload_problems
 
 pytestmark = pytest.mark.usefixtures("no_ambient_settings")
-
-RUNBOOKS = "https://runbooks.example.test/iamwatch"
-SAMPLES = {detector_id: sample_finding(detector_id, RUNBOOKS) for detector_id in REGISTRY.ids}
-
-
-class Sleeps(list[float]):
-    """Stands in for time.sleep: records what it was asked to wait, waits for nothing."""
-
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
-
-
-def notifier(
-    server: SlackServer,
-    sleeps: Sleeps,
-    store: SQLiteDedupStore | None = None,
-    **overrides: Any,
-) -> SlackNotifier:
-    settings: dict[str, Any] = {
-        "slack_token": SlackServer.TOKEN,
-        "slack_channel": "#alerts",
-        "slack_api_url": server.api_url,
-        "runbook_base_url": RUNBOOKS,
-    }
-    settings.update(overrides)
-    return build_notifier(
-        load_settings(**{k: v for k, v in settings.items() if v is not ...}),
-        store=store or SQLiteDedupStore(),
-        sleep=sleeps,
-    )
-
-
-def webhook_notifier(server: SlackServer, sleeps: Sleeps, **overrides: Any) -> SlackNotifier:
-    return notifier(
-        server,
-        sleeps,
-        slack_token=...,
-        slack_channel=...,
-        slack_webhook_url=server.webhook_url,
-        **overrides,
-    )
-
-
-def finding_id_in(message: Message) -> str:
-    footer = message.blocks[-1]["elements"][0]["text"]
-    match = re.match(r"Finding ([0-9a-f-]{36}) ", footer)
-    assert match is not None, footer
-    return match.group(1)
-
-
-def repeat_of(finding: Finding, minutes: int, number: int = 1) -> Finding:
-    """The same activity again: same dedup key, a new event and so a new finding id."""
-    event_id = f"00000000-0000-4000-8000-{number:012d}"
-    return finding.model_copy(
-        update={
-            "event_id": event_id,
-            "finding_id": f"11111111-0000-4000-8000-{number:012d}",
-            "event_time": finding.event_time + timedelta(minutes=minutes),
-        }
-    )
-
-
-def assert_delivered_once_each(server: SlackServer, findings: list[Finding]) -> None:
-    ids = [finding_id_in(m) for m in server.top_level()]
-    assert sorted(ids) == sorted(f.finding_id for f in findings)
-
 
 # Posting and routing ---------------------------------------------------------------------
 
@@ -501,7 +436,7 @@ def test_webhook_retries_rate_limits_and_records_permanent_errors(
     )
 
 
-# Suppression settings (what suppression does is tested in tests/test_detection.py) -------
+# Suppression settings (what suppression does is tested in tests/unit/test_detection.py) -------
 
 
 def test_suppressions_load_from_the_toml_config_file(tmp_path: Any) -> None:

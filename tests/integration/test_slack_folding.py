@@ -17,8 +17,7 @@ from iamwatch.finding import Finding
 from iamwatch.slack.dedup import AlertRecord, SQLiteDedupStore
 from iamwatch.slack.notifier import DeliveryResult, Outcome, SlackNotifier
 from iamwatch.slack.render import FOLDED_LISTED
-from tests.slack_server import SlackServer, live_tokens, message_texts, payload_problems
-from tests.test_slack_delivery import (
+from tests.notifiers import (
     SAMPLES,
     Sleeps,
     finding_id_in,
@@ -26,16 +25,12 @@ from tests.test_slack_delivery import (
     repeat_of,
     webhook_notifier,
 )
+from tests.slack_server import SlackServer, live_tokens, message_texts, payload_problems
 
 pytestmark = pytest.mark.usefixtures("no_ambient_settings")
 
 FIRST = SAMPLES["root-account-used"]
 OTHER = SAMPLES["iam-user-created"]
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
 
 
 @dataclass
@@ -214,7 +209,7 @@ def test_a_repeat_past_the_window_flushes_the_fold_and_starts_a_new_alert(
 def test_already_delivered_findings_are_decided_one_by_one_first(
     slack: SlackServer, sleeps: Sleeps
 ) -> None:
-    # (Suppressed findings never reach the notifier: tests/test_detection.py.)
+    # (Suppressed findings never reach the notifier: tests/unit/test_detection.py.)
     store = SQLiteDedupStore()
     first_repeats = repeats(3)
     batch = [FIRST, first_repeats[0], first_repeats[2], first_repeats[0], FIRST]
