@@ -38,8 +38,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The whole suite on every core, packaged-template tests included (plain `pytest` leaves them
+# out, as they need npm); `make unit-fast` is the seconds-long loop.
 unit: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto -m 'not slow'
+
+.PHONY: unit-fast
+unit-fast: $(STAMP)
+	$(BIN)/pytest -q -m unit
 
 # Benchmarks (BENCHMARKS.md): a 1M-record synthetic corpus, cached under bench/.corpus/, scanned
 # against the decompress-plus-parse floor; numbers land in bench/results.json. A few minutes.
