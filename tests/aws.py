@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote_plus
 
@@ -12,7 +14,9 @@ import orjson
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from iamwatch.aws import container
+from iamwatch.aws.container import Container
 from iamwatch.aws.tables import create_table
+from tests.notifiers import Sleeps
 
 CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -40,6 +44,7 @@ class Deployed:
     env: dict[str, str]
     alert_queue_url: str
     alert_dlq_url: str
+    sleeps: Sleeps = field(default_factory=Sleeps)
 
     def client(self, service: Any) -> Any:
         return boto3.client(service, endpoint_url=self.endpoint, region_name="us-east-1")
@@ -61,6 +66,19 @@ class Deployed:
                     QueueUrl=self.alert_queue_url, ReceiptHandle=message["ReceiptHandle"]
                 )
         return bodies
+
+    def install_container(self, adapt: Callable[[Container], None] | None = None) -> None:
+        """The handlers' container: built from the environment on first use, as in Lambda
+        (so a test sets the environment first), with Slack retries recorded in ``sleeps``
+        instead of slept through; ``adapt`` swaps in a test's adapters."""
+
+        def build() -> Container:
+            app = replace(container.from_environment(), sleep=self.sleeps)
+            if adapt is not None:
+                adapt(app)
+            return app
+
+        container.install(build)
 
     def audit_kinds(self) -> list[str]:
         items = self.client("dynamodb").scan(TableName=self.env["IAMWATCH_AUDIT_TABLE"])["Items"]
@@ -155,8 +173,9 @@ def deploy(endpoint: str, monkeypatch: Any) -> Deployed:
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    container.install(None)
-    return Deployed(endpoint=endpoint, env=env, alert_queue_url=queue, alert_dlq_url=dlq)
+    deployed = Deployed(endpoint=endpoint, env=env, alert_queue_url=queue, alert_dlq_url=dlq)
+    deployed.install_container()
+    return deployed
 
 
 def s3_notifications(bucket: str, keys: list[str]) -> dict[str, Any]:
@@ -267,3 +286,61 @@ def use_slack(
     values.update({f"IAMWATCH_SLACK_{key.upper()}": value for key, value in settings.items()})
     for key, value in values.items():
         monkeypatch.setenv(key, value)
+
+
+def empty_iam(iam: Any) -> None:
+    """Delete every user, group, role, customer managed policy and virtual MFA device in moto's
+    IAM, leaving the AWS managed policies: an empty account, without resetting the server
+    (which reloads the managed policies, seconds each time, and wipes every other service)."""
+
+    def each(operation: str, key: str, **arguments: Any) -> list[Any]:
+        found: list[Any] = []
+        for page in iam.get_paginator(operation).paginate(**arguments):
+            found.extend(page[key])
+        return found
+
+    for device in each("list_virtual_mfa_devices", "VirtualMFADevices"):
+        user = device.get("User", {}).get("UserName")
+        if user:
+            iam.deactivate_mfa_device(UserName=user, SerialNumber=device["SerialNumber"])
+        iam.delete_virtual_mfa_device(SerialNumber=device["SerialNumber"])
+    for user in each("list_users", "Users"):
+        name = user["UserName"]
+        with contextlib.suppress(iam.exceptions.NoSuchEntityException):
+            iam.delete_login_profile(UserName=name)
+        for key in each("list_access_keys", "AccessKeyMetadata", UserName=name):
+            iam.delete_access_key(UserName=name, AccessKeyId=key["AccessKeyId"])
+        for device in each("list_mfa_devices", "MFADevices", UserName=name):
+            iam.deactivate_mfa_device(UserName=name, SerialNumber=device["SerialNumber"])
+        for group in each("list_groups_for_user", "Groups", UserName=name):
+            iam.remove_user_from_group(UserName=name, GroupName=group["GroupName"])
+        for policy in each("list_attached_user_policies", "AttachedPolicies", UserName=name):
+            iam.detach_user_policy(UserName=name, PolicyArn=policy["PolicyArn"])
+        for policy in each("list_user_policies", "PolicyNames", UserName=name):
+            iam.delete_user_policy(UserName=name, PolicyName=policy)
+        iam.delete_user(UserName=name)
+    for group in each("list_groups", "Groups"):
+        name = group["GroupName"]
+        for policy in each("list_attached_group_policies", "AttachedPolicies", GroupName=name):
+            iam.detach_group_policy(GroupName=name, PolicyArn=policy["PolicyArn"])
+        for policy in each("list_group_policies", "PolicyNames", GroupName=name):
+            iam.delete_group_policy(GroupName=name, PolicyName=policy)
+        iam.delete_group(GroupName=name)
+    for role in each("list_roles", "Roles"):
+        name = role["RoleName"]
+        for policy in each("list_attached_role_policies", "AttachedPolicies", RoleName=name):
+            iam.detach_role_policy(RoleName=name, PolicyArn=policy["PolicyArn"])
+        for policy in each("list_role_policies", "PolicyNames", RoleName=name):
+            iam.delete_role_policy(RoleName=name, PolicyName=policy)
+        for profile in each("list_instance_profiles_for_role", "InstanceProfiles", RoleName=name):
+            iam.remove_role_from_instance_profile(
+                InstanceProfileName=profile["InstanceProfileName"], RoleName=name
+            )
+        iam.delete_role(RoleName=name)
+    for profile in each("list_instance_profiles", "InstanceProfiles"):
+        iam.delete_instance_profile(InstanceProfileName=profile["InstanceProfileName"])
+    for policy in each("list_policies", "Policies", Scope="Local"):
+        for version in each("list_policy_versions", "Versions", PolicyArn=policy["Arn"]):
+            if not version["IsDefaultVersion"]:
+                iam.delete_policy_version(PolicyArn=policy["Arn"], VersionId=version["VersionId"])
+        iam.delete_policy(PolicyArn=policy["Arn"])

@@ -6,7 +6,6 @@ import copy
 import os
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -238,25 +237,32 @@ def moto_endpoint() -> Iterator[str]:
     """A real moto server on loopback standing in for AWS."""
     from moto.server import ThreadedMotoServer
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+    with pytest.MonkeyPatch.context() as patch:
+        # The AWS managed policies (AdministratorAccess, AWSDenyAll, ...) a real account has:
+        # moto loads them once, when it first builds its IAM backend. Nothing resets the
+        # server afterwards (that would reload them, seconds each time); tests use their own
+        # names, and the `iam` fixture empties IAM instead.
+        patch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        host, port = server.get_host_and_port()
+        try:
+            yield f"http://{host}:{port}"
+        finally:
+            server.stop()
 
 
 @pytest.fixture
-def iam(aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Any:
-    """moto's IAM, emptied (every moto service is reset), with the AWS managed policies
+def iam(aws_env: dict[str, str]) -> Any:
+    """moto's IAM, emptied of what earlier tests made, with the AWS managed policies
     (AdministratorAccess, AWSDenyAll, ...) a real account has."""
     import boto3
 
-    monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
-    reset = f"{aws_env['AWS_ENDPOINT_URL']}/moto-api/reset"
-    urllib.request.urlopen(urllib.request.Request(reset, method="POST")).close()
-    return boto3.client("iam", endpoint_url=aws_env["AWS_ENDPOINT_URL"])
+    from tests.aws import empty_iam
+
+    client = boto3.client("iam", endpoint_url=aws_env["AWS_ENDPOINT_URL"])
+    empty_iam(client)
+    return client
 
 
 @pytest.fixture

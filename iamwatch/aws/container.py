@@ -8,6 +8,7 @@ it; the handlers get theirs from ``container()``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -67,6 +68,8 @@ class Container:
     # None: the webhook or Web API transport the settings ask for.
     slack_transport: SlackTransport | None = None
     telemetry: Telemetry = field(default_factory=_lambda_telemetry)
+    # How Slack retries wait (tests record the waits instead of sleeping).
+    sleep: Callable[[float], None] = time.sleep
 
     def client(self, service: str) -> Any:
         return self.clients(service)
@@ -140,7 +143,9 @@ class Container:
 
         window = timedelta(seconds=self.settings.slack_dedup_window_seconds)
         store = DynamoDBDedupStore(self.client("dynamodb"), self.deployment.state_table, window)
-        return build_notifier(self.settings, store=store, transport=self.slack_transport)
+        return build_notifier(
+            self.settings, store=store, transport=self.slack_transport, sleep=self.sleep
+        )
 
     @cached_property
     def delivery(self) -> DeliveryService:
@@ -194,16 +199,18 @@ class Container:
 
 
 _current: Container | None = None
+_build: Callable[[], Container] | None = None
 
 
-def container(build: Callable[[], Container] | None = None) -> Container:
-    """This Lambda container's composition root, built from the environment on first use."""
+def container() -> Container:
+    """This Lambda container's composition root, built on first use (from the environment,
+    unless a test installed another way to build it)."""
     global _current
     if _current is None:
         from iamwatch import observability as obs
 
         obs.configure_tracing()
-        _current = (build or from_environment)()
+        _current = (_build or from_environment)()
     return _current
 
 
@@ -211,11 +218,20 @@ def from_environment() -> Container:
     return Container(settings=load_settings(), deployment=load_deployment())
 
 
-def install(replacement: Container | None) -> None:
-    """Use ``replacement`` from now on (``None``: build afresh from the environment, e.g.
-    after a test changed it)."""
+def reset() -> None:
+    """Build the container again on next use (after a test changed the environment)."""
     global _current
-    _current = replacement
+    _current = None
 
 
-__all__ = ["Clients", "Container", "container", "from_environment", "install"]
+def install(replacement: Container | Callable[[], Container] | None) -> None:
+    """Use ``replacement`` from now on: a container, or how to build one on first use (after
+    a test has set the environment); ``None`` builds afresh from the environment."""
+    global _current, _build
+    if isinstance(replacement, Container):
+        _current, _build = replacement, None
+    else:
+        _current, _build = None, replacement
+
+
+__all__ = ["Clients", "Container", "container", "from_environment", "install", "reset"]

@@ -173,7 +173,7 @@ def test_a_permanent_failure_is_dead_lettered_with_its_reason_and_nothing_else(
     deployed: Deployed, slack: SlackServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("IAMWATCH_SLACK_CHANNEL_CRITICAL", "#deleted-channel")
-    aws_container.install(None)
+    aws_container.reset()
     records = RECORDS[:20]
     expected = expected_findings(records)
     critical = {fid for fid, f in expected.items() if f.severity.value == "critical"}
@@ -246,9 +246,11 @@ def test_the_notifier_killed_after_posting_does_not_post_again(
             self.posts += 1
             return self.inner.post(*args, **kwargs)
 
-    app = aws_container.from_environment()
-    app.slack_transport = DyingTransport(build_slack_transport(app.settings))
-    aws_container.install(app)
+    deployed.install_container(
+        lambda app: setattr(
+            app, "slack_transport", DyingTransport(build_slack_transport(app.settings))
+        )
+    )
 
     def dying(event: dict[str, Any], context: Any) -> Any:
         try:
@@ -260,7 +262,7 @@ def test_the_notifier_killed_after_posting_does_not_post_again(
 
     sqs_batches(deployed, deployed.alert_queue_url, dying, max_rounds=1)
     assert len(slack.messages) == 4
-    aws_container.install(None)  # a new Lambda container, with the real transport
+    deployed.install_container()  # a new Lambda container, with the real transport
     sqs_batches(deployed, deployed.alert_queue_url, notifier.handler)
     tally("notifier-killed", len(records), 1, expected, slack).report()
 
@@ -394,7 +396,7 @@ class ShortLambdaContext(LambdaContext):
         return 300
 
 
-def _short_timeout_clients(proxy: DynamoDBFaultProxy) -> None:
+def _short_timeout_clients(deployed: Deployed, proxy: DynamoDBFaultProxy) -> None:
     """The handlers' container with a DynamoDB client as built in production but with a 0.5 s
     read timeout (instead of 60 s), so the proxy's late answers time out quickly."""
     import boto3
@@ -403,9 +405,9 @@ def _short_timeout_clients(proxy: DynamoDBFaultProxy) -> None:
     dynamodb = boto3.session.Session().client(
         "dynamodb", endpoint_url=proxy.url, config=Config(read_timeout=0.5, connect_timeout=1)
     )
-    app = aws_container.from_environment()
-    app.clients = aws_container.Clients(dynamodb=dynamodb)
-    aws_container.install(app)
+    deployed.install_container(
+        lambda app: setattr(app, "clients", aws_container.Clients(dynamodb=dynamodb))
+    )
 
 
 def _detect_until_done(record: dict[str, Any]) -> int:
@@ -433,7 +435,7 @@ def proxied(
         proxies.append(proxy)
         monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
         monkeypatch.setenv("AWS_MAX_ATTEMPTS", "4")
-        _short_timeout_clients(proxy)
+        _short_timeout_clients(deployed, proxy)
         return proxy
 
     yield start

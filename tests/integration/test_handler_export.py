@@ -94,7 +94,7 @@ def exporting(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Exporting:
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     monkeypatch.setenv("IAMWATCH_EXPORT_BUCKET", bucket)
     monkeypatch.setenv("IAMWATCH_EXPORT_KMS_KEY_ARN", key_arn)
-    aws_container.install(None)
+    aws_container.reset()
     audit = DynamoDBAuditLog(deployed.client("dynamodb"), deployed.env["IAMWATCH_AUDIT_TABLE"])
     first, second, third, fourth, fifth, later = FINDINGS[:6]
     raised = [
@@ -288,7 +288,7 @@ def test_a_refused_write_fails_the_invocation_and_is_logged_without_secrets(
     secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzzSECRETzz"
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
     monkeypatch.setenv("IAMWATCH_EXPORT_BUCKET", "iamwatch-exports-deleted")
-    aws_container.install(None)
+    aws_container.reset()
     with pytest.raises(ExportWriteError) as raised:
         export.handler({"day": DAY.isoformat()}, LambdaContext())
     assert "NoSuchBucket" in str(raised.value)

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import urllib.request
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import orjson
 import pytest
 
@@ -21,7 +19,6 @@ from handlers import events, interactions, notifier, remediate
 from iamwatch.audit import AuditRecord
 from iamwatch.aws import container as aws_container
 from iamwatch.finding import finding_id_for
-from iamwatch.remediation import QUARANTINE_POLICY
 from iamwatch.slack.interactions.messages import CONFIRM_ACTION
 from iamwatch.slack.render import ACKNOWLEDGE_ACTION, REMEDIATE_ACTION, RUNBOOK_ACTION
 from tests.aws import Deployed, LambdaContext, deploy, eventbridge_event, sqs_batches, use_slack
@@ -79,33 +76,8 @@ class Stack:
         return sqs_batches(self.deployed, self.remediation_queue_url, remediate.handler)
 
 
-@pytest.fixture(scope="module")
-def managed_policies(moto_endpoint: str) -> None:
-    """AWS managed policies (AWSDenyAll, for quarantine) in moto's IAM, as in a real account.
-    Loading them means resetting moto, which takes seconds: once per module, before any test
-    here deploys, and only if an earlier module has not loaded them already."""
-    iam = boto3.client(
-        "iam",
-        endpoint_url=moto_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    try:
-        iam.get_policy(PolicyArn=QUARANTINE_POLICY)
-    except iam.exceptions.NoSuchEntityException:
-        # moto builds its IAM backend, reading the variable, on the first call after a reset.
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
-            reset = urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")
-            urllib.request.urlopen(reset).close()
-            iam.get_policy(PolicyArn=QUARANTINE_POLICY)
-
-
 @pytest.fixture
-def stack(
-    managed_policies: None, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, slack: SlackServer
-) -> Stack:
+def stack(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, slack: SlackServer) -> Stack:
     deployed = deploy(moto_endpoint, monkeypatch)
     parameter = f"/iamwatch/{uuid.uuid4().hex[:8]}/slack-signing-secret"
     deployed.client("ssm").put_parameter(Name=parameter, Value=SIGNING_SECRET, Type="SecureString")
@@ -461,7 +433,7 @@ def test_two_person_approval_needs_two_different_approvers(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("IAMWATCH_SLACK_TWO_PERSON_APPROVAL", "true")
-    aws_container.install(None)
+    aws_container.reset()
     user, key = iam_user_with_key(stack)
     alert = stack.alert(key_created(user, key, by_root=True))
     first, second = APPROVERS
