@@ -3,7 +3,11 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# The runtime alone (make demo), and with the development extras (make test and the rest).
+RUNTIME_STAMP := $(VENV)/.runtime
 STAMP := $(VENV)/.installed
+# setuptools warns that an editable install is editable; nothing to act on.
+PIP := PYTHONWARNINGS="ignore:Editable installation" $(BIN)/pip
 NODE_STAMP := node_modules/.installed
 CHECKOV_VENV := .venv-checkov
 CHECKOV_VERSION := 3.3.30
@@ -12,10 +16,14 @@ FORWARDER_TEMPLATE := deploy/forwarder/.serverless/cloudformation-template-updat
 
 .PHONY: demo test lint typecheck unit bench clean artifact package cfn-lint checkov
 
-$(STAMP): pyproject.toml
+$(RUNTIME_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -e .
+	touch $(RUNTIME_STAMP)
+
+$(STAMP): $(RUNTIME_STAMP)
+	$(PIP) install --quiet -e '.[dev]'
 	touch $(STAMP)
 
 $(NODE_STAMP): package.json package-lock.json
@@ -28,8 +36,11 @@ $(CHECKOV_VENV)/.installed:
 	$(CHECKOV_VENV)/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
 	touch $(CHECKOV_VENV)/.installed
 
-demo: $(STAMP)
-	$(BIN)/iamwatch scan examples/ --format table
+# The demo writes its audit trail to a throwaway file it names, not to the user's own.
+demo: $(RUNTIME_STAMP)
+	@trail=$$(mktemp -d)/iamwatch-demo-audit.db; \
+	echo "make demo: audit trail in $$trail (a throwaway file)"; \
+	$(BIN)/iamwatch scan examples/AWSLogs/ --format table --audit "$$trail"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -14,7 +14,7 @@ from iamwatch.engine import Engine
 from iamwatch.registry import DetectionContext
 from iamwatch.settings import Settings, SettingsError
 from iamwatch.severity import Severity
-from iamwatch.state import SQLiteStateStore, StateStore
+from iamwatch.state import EventLedger, SQLiteStateStore, StateStore
 
 if TYPE_CHECKING:
     from iamwatch.audit import AuditLog
@@ -55,6 +55,7 @@ def build_detection(
     enricher: Enricher | None = None,
     min_severity: Severity = Severity.INFO,
     telemetry: Telemetry | None = None,
+    ledger: EventLedger | None = None,
 ) -> DetectionService:
     """The detection service every entry point runs records through; they differ only in the
     adapters passed here."""
@@ -71,6 +72,7 @@ def build_detection(
         suppressions=settings.suppressions,
         min_severity=min_severity,
         telemetry=telemetry or NULL_TELEMETRY,
+        ledger=ledger,
     )
 
 

@@ -28,6 +28,7 @@ from iamwatch.finding import Finding
 from iamwatch.severity import Severity
 from iamwatch.slack.suppress import SuppressionRule, check
 from iamwatch.sources import ByteCounter, Location, Problem, RawRecord, Skipped, Source
+from iamwatch.state import EventLedger
 from iamwatch.telemetry import NULL_TELEMETRY, Telemetry
 
 logger = logging.getLogger("iamwatch.detection")
@@ -60,6 +61,8 @@ class RecordOutcome:
     """What became of one record's findings."""
 
     event_id: str
+    # The event was processed before (by this scan, or an earlier one with the same ledger).
+    repeat: bool = False
     raised: list[Finding] = field(default_factory=list)
     suppressed: list[Suppressed] = field(default_factory=list)
     failures: list[DetectorFailure] = field(default_factory=list)
@@ -87,6 +90,13 @@ class DetectionStats:
     examined: int = 0
     malformed: int = 0
     detector_failures: int = 0
+    # Sources that are not JSON at all, and sources that could not be read (I/O errors).
+    skipped_files: int = 0
+    unreadable: int = 0
+    # Records shaped like CloudTrail (whether or not a detector wanted them).
+    cloudtrail_records: int = 0
+    # Records seen before in this scan (or, with a ledger that persists, an earlier one).
+    repeats: int = 0
     findings: Counter[str] = field(default_factory=Counter)
     suppressed: Counter[str] = field(default_factory=Counter)
     below_min_severity: int = 0
@@ -113,6 +123,7 @@ class DetectionService:
         min_severity: Severity = Severity.INFO,
         telemetry: Telemetry = NULL_TELEMETRY,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        ledger: EventLedger | None = None,
     ) -> None:
         self.engine = engine
         self.audit = audit_log
@@ -122,6 +133,9 @@ class DetectionService:
         self.min_severity = min_severity
         self.telemetry = telemetry
         self.clock = clock
+        # Events already processed are not processed again (the CLI's; the Lambda functions
+        # have their own idempotency across invocations).
+        self.ledger = ledger
         self.stats = DetectionStats()
 
     def records(
@@ -141,20 +155,31 @@ class DetectionService:
                 if isinstance(item, Skipped):
                     # Rejected by the same prefilter ``Engine.wants`` applies, before being built.
                     stats.records += item.count
+                    stats.cloudtrail_records += item.count
                     continue
                 if isinstance(item, RawRecord):
                     stats.records += 1
                     located = self._located(item)
                     if located is None:
+                        stats.cloudtrail_records += 1
                         continue
                     if isinstance(located, LocatedRecord):
+                        stats.cloudtrail_records += 1
                         stats.examined += 1
                         yield located
                         continue
                     item = located
                 if item.transient and retry_unreadable:
                     raise UnreadableSource(f"{item.location}: {item.reason}")
-                self.malformed(str(item.location), item.reason)
+                if item.not_json:
+                    # Not CloudTrail at all (a README beside the logs, a binary): skipped and
+                    # counted, not a malformed record.
+                    stats.skipped_files += 1
+                elif item.transient:
+                    stats.unreadable += 1
+                    self._audit_problem(str(item.location), item.reason)
+                else:
+                    self.malformed(str(item.location), item.reason)
                 yield item
 
     def _located(self, item: RawRecord) -> LocatedRecord | Problem | None:
@@ -169,12 +194,18 @@ class DetectionService:
         """A record or file that cannot be read: counted, reported and audited, never retried
         (reading it again would not change it)."""
         self.stats.malformed += 1
+        self._audit_problem(location, reason)
+
+    def _audit_problem(self, location: str, reason: str) -> None:
         self.telemetry.malformed(location, reason)
         self.audit.append(audit.malformed_event(location, reason))
 
     def process(self, record: CloudTrailRecord, location: str = "") -> RecordOutcome:
         """Detect, suppress, enrich, publish and audit one record's findings. A detector that
         raised is audited and returned in ``failures``; the others' findings still go out."""
+        if self.ledger is not None and self.ledger.seen(record.event_id):
+            self.stats.repeats += 1
+            return RecordOutcome(event_id=record.event_id, repeat=True)
         now = self.clock()
         today = now.date()
         outcome = RecordOutcome(event_id=record.event_id)
@@ -215,6 +246,9 @@ class DetectionService:
             # The whole finding: Slack actions and exports rebuild it from the audit trail.
             self.audit.append(audit.finding_raised(finding))
         outcome.raised = live
+        if self.ledger is not None and not outcome.failures:
+            # A record whose detectors failed is tried again by the next scan.
+            self.ledger.remember(record.event_id)
         return outcome
 
     def _enrich(self, finding: Finding) -> Finding:

@@ -79,6 +79,11 @@ class InputError(Exception):
     """A path given on the command line cannot be used at all."""
 
 
+class SourceUnreadable(Exception):
+    """An input could not be read at all (S3 or network errors, a missing bucket, permission
+    denied): the message names the source and the cause, in one line."""
+
+
 @dataclass(frozen=True, slots=True)
 class Location:
     source: str
@@ -101,6 +106,8 @@ class Problem:
     # The source could not be opened or read (an I/O error), rather than holding something
     # unreadable: reading it again may succeed.
     transient: bool = False
+    # The whole source is not JSON (a text or binary file): not CloudTrail at all.
+    not_json: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,8 +132,12 @@ class Source:
     kind: str  # "file", "stdin" or "s3"
     bucket: str | None = None
     key: str | None = None
+    # Why this part of a directory could not even be listed (permission denied).
+    error: str | None = None
 
     def open(self) -> IO[bytes]:
+        if self.error is not None:
+            raise OSError(self.error)
         if self.kind == "stdin":
             return sys.stdin.buffer
         if self.kind == "s3":
@@ -135,10 +146,22 @@ class Source:
 
 
 class ByteCounter:
-    """Counts the raw (compressed) bytes read, for progress and throughput figures."""
+    """Counts the raw (compressed) bytes read, for progress and throughput figures; a
+    ``watcher`` hears of every ``step`` bytes, so a progress bar moves within a large file."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, watcher: Callable[[int], None] | None = None, step: int = 1024 * 1024
+    ) -> None:
         self.total = 0
+        self.watcher = watcher
+        self.step = step
+        self._next = step
+
+    def add(self, size: int) -> None:
+        self.total += size
+        if self.watcher is not None and self.total >= self._next:
+            self._next = self.total + self.step
+            self.watcher(self.total)
 
 
 class _CountingReader(io.RawIOBase):
@@ -153,7 +176,7 @@ class _CountingReader(io.RawIOBase):
         data = self._inner.read(len(buffer))
         size = len(data)
         buffer[:size] = data
-        self._counter.total += size
+        self._counter.add(size)
         return size
 
 
@@ -177,35 +200,56 @@ def check_paths(paths: Sequence[str]) -> None:
 
 
 def _expand_local(path: Path) -> Iterator[Source]:
+    """A file, or every file under a directory in sorted order, whatever its name: what each
+    holds is sniffed when it is read. Hidden files and folders, and the digest and Insights
+    folders of the S3 layout, are left out; a folder that cannot be listed is a source that
+    cannot be read."""
     if path.is_file():
         yield Source(name=str(path), size=path.stat().st_size, kind="file")
         return
     if not path.is_dir():
         raise InputError(f"{path}: no such file or directory")
-    for root, directories, files in os.walk(path):
+    unlisted: list[OSError] = []
+    for root, directories, files in os.walk(path, onerror=unlisted.append):
+        while unlisted:
+            error = unlisted.pop()
+            name = str(error.filename or root)
+            yield Source(name=name, size=None, kind="file", error=error.strerror or str(error))
         directories[:] = sorted(
             d for d in directories if d not in _SKIPPED_DIRECTORIES and not d.startswith(".")
         )
         for name in sorted(files):
-            if name.endswith(_LOG_SUFFIXES):
-                file_path = Path(root) / name
-                yield Source(name=str(file_path), size=file_path.stat().st_size, kind="file")
+            if name.startswith("."):
+                continue
+            file_path = Path(root) / name
+            try:
+                size = file_path.stat().st_size
+            except OSError:
+                size = None
+            yield Source(name=str(file_path), size=size, kind="file")
+    for error in unlisted:
+        name = str(error.filename or path)
+        yield Source(name=name, size=None, kind="file", error=error.strerror or str(error))
 
 
 def _expand_s3(url: str) -> Iterator[Source]:
+    """The objects under an S3 prefix; digests and Insights files are not API records. A
+    listing that fails (no credentials, no network, no bucket, no permission) raises
+    ``SourceUnreadable`` with the cause in one line."""
     import boto3  # only S3 scans pay for importing boto3
+    from botocore.exceptions import BotoCoreError, ClientError
 
     bucket, _, prefix = url.removeprefix("s3://").partition("/")
     if not bucket:
         raise InputError(f"{url}: expected s3://bucket/prefix")
-    client = boto3.client("s3")
-    paginator = client.get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-        for item in page.get("Contents", []):
-            key = item["Key"]
-            if any(f"/{skipped}/" in f"/{key}" for skipped in _SKIPPED_DIRECTORIES):
-                continue
-            if key.endswith(_LOG_SUFFIXES):
+    try:
+        client = boto3.client("s3")
+        paginator = client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                key = item["Key"]
+                if any(f"/{skipped}/" in f"/{key}" for skipped in _SKIPPED_DIRECTORIES):
+                    continue
                 yield Source(
                     name=f"s3://{bucket}/{key}",
                     size=item.get("Size"),
@@ -213,12 +257,47 @@ def _expand_s3(url: str) -> Iterator[Source]:
                     bucket=bucket,
                     key=key,
                 )
+    except (BotoCoreError, ClientError) as error:
+        raise SourceUnreadable(f"{url}: {aws_error_reason(error, 's3:ListBucket')}") from None
+
+
+def aws_error_reason(error: Exception, action: str) -> str:
+    """What went wrong with an AWS call, in words a user can act on, without a traceback."""
+    from botocore.exceptions import (
+        ClientError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        NoRegionError,
+        PartialCredentialsError,
+    )
+
+    if isinstance(error, NoCredentialsError | PartialCredentialsError):
+        return "no AWS credentials (configure them, or pass --profile)"
+    if isinstance(error, NoRegionError):
+        return "no AWS region (set AWS_REGION, or pass --region)"
+    if isinstance(error, EndpointConnectionError):
+        return f"cannot reach AWS ({error})"
+    if isinstance(error, ClientError):
+        code = str(error.response.get("Error", {}).get("Code", "error"))
+        message = str(error.response.get("Error", {}).get("Message", "")).strip()
+        if code in {"AccessDenied", "AccessDeniedException", "403", "Forbidden"}:
+            return f"access denied ({action} not allowed)"
+        if code in {"NoSuchBucket", "NoSuchKey", "404", "NotFound"}:
+            return {"NoSuchKey": "no such object", "NoSuchBucket": "no such bucket"}.get(
+                code, "not found"
+            )
+        return f"{code}: {message}" if message else code
+    return f"{type(error).__name__}: {error}"
 
 
 def _open_s3_object(bucket: str, key: str) -> IO[bytes]:
     import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
 
-    body = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"]
+    try:
+        body = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"]
+    except (BotoCoreError, ClientError) as error:
+        raise OSError(aws_error_reason(error, "s3:GetObject")) from None
     return io.BufferedReader(_StreamingBodyReader(body))
 
 
@@ -230,7 +309,12 @@ class _StreamingBodyReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer: Any) -> int:
-        data = self._body.read(len(buffer))
+        from botocore.exceptions import BotoCoreError
+
+        try:
+            data = self._body.read(len(buffer))
+        except BotoCoreError as error:  # a dropped connection or a read timeout mid-object
+            raise OSError(f"{type(error).__name__}: {error}") from None
         buffer[: len(data)] = data
         return len(data)
 
@@ -271,7 +355,7 @@ def read_source(
 def _read_stream(
     name: str, raw: IO[bytes], counter: ByteCounter, prefilter: Prefilter | None
 ) -> Iterator[RawRecord | Problem | Skipped]:
-    lines = _Lines(_decompressed(raw, counter))
+    lines = _Lines(_sniffed(_decompressed(raw, counter)))
     try:
         for line in lines:
             stripped = line.strip()
@@ -293,6 +377,8 @@ def _read_stream(
                 yield Problem(Location(name, f"line {lines.number}"), _json_reason(error))
                 continue
             yield from _records_in(name, document, lines.number)
+    except NotJson as refusal:
+        yield Problem(Location(name), str(refusal), not_json=True)
     except _CORRUPT as error:
         yield Problem(
             Location(name, f"after line {lines.number}"),
@@ -306,6 +392,34 @@ def _read_stream(
         )
 
 
+class NotJson(ValueError):
+    """What a source holds is neither JSON nor gzip: not CloudTrail, so not read further."""
+
+
+_UTF8_BOM = b"\xef\xbb\xbf"
+_JSON_START = frozenset(b"{[")
+
+
+def _sniffed(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """The (decompressed) chunks of a stream whose content starts like JSON (``{`` or ``[``
+    after blanks and a UTF-8 byte order mark); ``NotJson`` otherwise, so a binary or text file
+    costs one line, not one per garbage line. An empty stream is empty, not an error."""
+    head = b""
+    for chunk in chunks:
+        head += chunk
+        body = head.lstrip()
+        if body.startswith(_UTF8_BOM):
+            body = body[len(_UTF8_BOM) :].lstrip()
+        if not body:
+            continue
+        if body[0] not in _JSON_START:
+            shown = body[:16].decode("ascii", "backslashreplace")
+            raise NotJson(f"not JSON or gzip (starts with {shown!r})")
+        yield body
+        yield from chunks
+        return
+
+
 def _decompressed(raw: IO[bytes], counter: ByteCounter) -> Iterator[bytes]:
     """The content of a stream in chunks, gunzipped when it starts with the gzip magic.
 
@@ -317,7 +431,7 @@ def _decompressed(raw: IO[bytes], counter: ByteCounter) -> Iterator[bytes]:
         more = read(_READ_SIZE)
         if not more:
             break
-        counter.total += len(more)
+        counter.add(len(more))
         data += more
     if data[:2] == _GZIP_MAGIC:
         yield from _gunzip(data, read, counter)
@@ -325,7 +439,7 @@ def _decompressed(raw: IO[bytes], counter: ByteCounter) -> Iterator[bytes]:
     while data:
         yield data
         data = read(_READ_SIZE)
-        counter.total += len(data)
+        counter.add(len(data))
 
 
 def _gunzip(data: bytes, read: Callable[[int], bytes], counter: ByteCounter) -> Iterator[bytes]:
@@ -355,7 +469,7 @@ def _gunzip(data: bytes, read: Callable[[int], bytes], counter: ByteCounter) -> 
         data = read(_READ_SIZE)
         if not data:
             break
-        counter.total += len(data)
+        counter.add(len(data))
     if not fresh:
         raise EOFError("Compressed file ended before the end-of-stream marker was reached")
 

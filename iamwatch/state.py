@@ -8,9 +8,12 @@ eventID, so replaying the same records (a re-scan, an EventBridge retry) never d
 from __future__ import annotations
 
 import sqlite3
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
+
+from iamwatch.text import bounded_key
 
 
 class StateStore(Protocol):
@@ -97,3 +100,73 @@ class SQLiteStateStore:
     def recall(self, key: str) -> str | None:
         row = self._db.execute("select value from facts where key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
+
+
+class EventLedger(Protocol):
+    """Which CloudTrail events a scan has processed, so a record read twice (CloudTrail does
+    deliver duplicates; a scan may be given overlapping inputs) raises its findings once."""
+
+    def seen(self, event_id: str) -> bool: ...
+
+    def remember(self, event_id: str) -> None: ...
+
+
+class MemoryEventLedger:
+    """For one scan."""
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+
+    def seen(self, event_id: str) -> bool:
+        return event_id in self._seen
+
+    def remember(self, event_id: str) -> None:
+        self._seen.add(event_id)
+
+    def close(self) -> None:
+        pass
+
+
+_LEDGER_SCHEMA = (
+    "create table if not exists processed_events (event_id text primary key, at real not null)"
+)
+
+
+class SQLiteEventLedger:
+    """Across scans, in the ``--state`` file. Writes are batched (one transaction per
+    ``batch_size`` events, and on ``close``): a scan interrupted before that scans those
+    events again next time, which raises their findings again rather than losing them."""
+
+    def __init__(self, path: Path | str, batch_size: int = 1000) -> None:
+        self._db = open_database(path, _LEDGER_SCHEMA)
+        self._pending: dict[str, float] = {}
+        self._batch_size = batch_size
+
+    def seen(self, event_id: str) -> bool:
+        key = bounded_key(event_id)
+        if key in self._pending:
+            return True
+        row = self._db.execute(
+            "select 1 from processed_events where event_id = ?", (key,)
+        ).fetchone()
+        return row is not None
+
+    def remember(self, event_id: str) -> None:
+        self._pending[bounded_key(event_id)] = time.time()
+        if len(self._pending) >= self._batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, {}
+        if not pending:
+            return
+        self._db.execute("begin immediate")
+        self._db.executemany(
+            "insert or ignore into processed_events (event_id, at) values (?, ?)",
+            pending.items(),
+        )
+        self._db.execute("commit")
+
+    def close(self) -> None:
+        self.flush()
+        self._db.close()

@@ -122,7 +122,7 @@ def test_malformed_records_are_in_the_audit_trail(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_bytes(orjson.dumps({"Records": [1, {"eventVersion": "1.08"}, RECORDS[0]]}))
     lines = tmp_path / "bad.jsonl"
-    lines.write_bytes(b"not json\n")
+    lines.write_bytes(orjson.dumps(RECORDS[0]) + b"\nnot json\n")
     audit = tmp_path / "audit.db"
     result = iamwatch(
         "scan", str(bad), str(lines), "--format", "jsonl", "--audit", str(audit), home=tmp_path
@@ -130,10 +130,10 @@ def test_malformed_records_are_in_the_audit_trail(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr.decode()
     malformed = of_kind(audit_records(audit), AuditKind.MALFORMED_EVENT)
     where = sorted(r.data["location"] for r in malformed)
-    assert where == [f"{bad}: record 1", f"{bad}: record 2", f"{lines}: line 1"]
+    assert where == [f"{bad}: record 1", f"{bad}: record 2", f"{lines}: line 2"]
     reasons = {r.data["location"]: r.data["reason"] for r in malformed}
     assert "got a number" in reasons[f"{bad}: record 1"]
-    assert "not valid JSON" in reasons[f"{lines}: line 1"]
+    assert "not valid JSON" in reasons[f"{lines}: line 2"]
 
 
 def test_slack_deliveries_failures_and_suppressions_are_in_the_audit_trail(
