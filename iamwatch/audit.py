@@ -7,6 +7,7 @@ SQLite embedded for the CLI, DynamoDB in AWS (``iamwatch.aws.audit``).
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
@@ -179,6 +180,28 @@ class AuditLog(Protocol):
         ...
 
 
+class FindingIdError(LookupError):
+    """A finding id (or the head of one) that names no finding, or more than one."""
+
+
+# Finding ids are uuids; their head (the table's short id) is accepted from 4 characters on.
+_ID_HEAD = re.compile(r"^[0-9a-f-]{4,36}$")
+
+
+def resolve_finding_id(log: SQLiteAuditLog, text: str) -> str:
+    """The full id of the one finding whose id starts with ``text`` (scan's table shows the
+    first 8 characters)."""
+    wanted = text.strip().lower()
+    if not _ID_HEAD.match(wanted):
+        raise FindingIdError(f"{text!r} is not a finding id (or the start of one)")
+    found = log.finding_ids(wanted, limit=2)
+    if not found:
+        raise FindingIdError(f"no finding {text!r} in the audit trail")
+    if len(found) > 1:
+        raise FindingIdError(f"{text!r} names more than one finding; give more of its id")
+    return found[0]
+
+
 def raised_finding(log: AuditLog, finding_id: str) -> Finding | None:
     """The finding as it was raised, rebuilt from its ``finding-raised`` record."""
     for record in log.for_finding(finding_id):
@@ -270,6 +293,16 @@ class SQLiteAuditLog:
         )
         for (body,) in rows.fetchall():
             yield _parse(body)
+
+    def finding_ids(self, prefix: str, limit: int) -> list[str]:
+        """Up to ``limit`` distinct finding ids starting with ``prefix`` (a range on the
+        index, not a scan)."""
+        rows = self._db.execute(
+            "select distinct finding_id from audit where finding_id >= ? and finding_id < ? "
+            "order by finding_id limit ?",
+            (prefix, prefix + "\uffff", limit),
+        )
+        return [str(finding_id) for (finding_id,) in rows]
 
 
 class BufferedAuditLog:

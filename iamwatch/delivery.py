@@ -80,6 +80,7 @@ class DeliveryService:
                     self.audit.append(audit.unreadable_alert(reason, message.message_id))
         readable.sort(key=lambda item: item[1].event_time)
         findings = [finding for _, finding in readable]
+        self.notifier.begin_batch()
         with self.telemetry.span("deliver", findings=len(findings)):
             summary = self.notifier.deliver_all(findings)
         retry: list[str] = []

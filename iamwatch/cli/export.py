@@ -1,5 +1,6 @@
-"""``iamwatch export``: the findings raised in a window, from the SQLite audit trail, to stdout,
-a file or S3 (docs/export.md; exit codes in ``iamwatch.cli``)."""
+"""``iamwatch export``: the findings of a window (by event time, or by when they were raised),
+from the SQLite audit trail, to stdout, a file or S3 (docs/export.md; exit codes in
+``iamwatch.cli``)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,18 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from iamwatch.cli import (
+    EXIT_CODES_HELP,
     EXIT_OUTPUT_FAILED,
     AuditTrailOption,
     ConfigOption,
+    ProfileOption,
+    RegionOption,
     _existing_audit_trail,
     _fail,
+    _info,
     _stderr_console,
     app,
+    use_aws,
 )
 
 if TYPE_CHECKING:
@@ -29,6 +35,8 @@ if TYPE_CHECKING:
 
 class ExportFormatOption(StrEnum):
     JSONL = "jsonl"
+    # The same rows as one JSON document (an array).
+    JSON = "json"
     CSV = "csv"
     OCSF = "ocsf"
     ASFF = "asff"
@@ -47,22 +55,50 @@ def _parse_moment(option: str, value: str) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-@app.command()
+@app.command(epilog=EXIT_CODES_HELP)
 def export(
     since: Annotated[
         str | None,
         typer.Option(
-            help="Start of the window (ISO 8601; UTC unless an offset is given), inclusive. "
-            "Default: 24 hours before --until.",
+            help="Findings whose event happened at or after this (ISO 8601; UTC unless an "
+            "offset is given). Default: 24 hours before --until.",
             show_default=False,
         ),
     ] = None,
     until: Annotated[
         str | None,
-        typer.Option(help="End of the window, exclusive. Default: now.", show_default=False),
+        typer.Option(
+            help="Findings whose event happened before this. Default: now.", show_default=False
+        ),
+    ] = None,
+    raised_since: Annotated[
+        str | None,
+        typer.Option(
+            help="Select by when findings were raised (scanned) instead: from this time...",
+            show_default=False,
+        ),
+    ] = None,
+    raised_until: Annotated[
+        str | None,
+        typer.Option(help="...to this time (default: now).", show_default=False),
+    ] = None,
+    finding: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--finding",
+            help="Only this finding: its id or the start of it, as scan's table shows "
+            "(repeatable).",
+            show_default=False,
+        ),
     ] = None,
     export_format: Annotated[
-        ExportFormatOption, typer.Option("--format", "-f", help="jsonl, csv, ocsf or asff.")
+        ExportFormatOption,
+        typer.Option(
+            "--format",
+            "-f",
+            case_sensitive=False,
+            help="jsonl, json (one array), csv, ocsf or asff.",
+        ),
     ] = ExportFormatOption.JSONL,
     audit: AuditTrailOption = None,
     output: Annotated[
@@ -86,47 +122,66 @@ def export(
             "for the calling account and region, instead of writing them.",
         ),
     ] = False,
+    profile: ProfileOption = None,
+    region: RegionOption = None,
 ) -> None:
-    """Export the findings raised in a time window, from the audit trail, with their latest
-    delivery outcome (docs/export.md)."""
+    """Export findings from the audit trail, with their latest delivery outcome, selected by
+    when their events happened (docs/export.md)."""
     import sqlite3
     from datetime import UTC, datetime, timedelta
 
-    from iamwatch.audit import SQLiteAuditLog
+    from iamwatch.audit import FindingIdError, SQLiteAuditLog, resolve_finding_id
     from iamwatch.export import ExportFormat, collect, render
     from iamwatch.terminal import printable
 
-    chosen = ExportFormat(export_format)
-    end = _parse_moment("--until", until) if until else datetime.now(UTC)
-    start = _parse_moment("--since", since) if since else end - timedelta(hours=24)
+    use_aws(profile, region)
+    as_document = export_format is ExportFormatOption.JSON
+    chosen = ExportFormat.JSONL if as_document else ExportFormat(export_format)
+    by_raise = raised_since is not None or raised_until is not None
+    if by_raise and (since is not None or until is not None):
+        raise _fail("select by event time (--since/--until) or by raise time, not both")
+    first, last = ("--raised-since", "--raised-until") if by_raise else ("--since", "--until")
+    end_text, start_text = (raised_until, raised_since) if by_raise else (until, since)
+    end = _parse_moment(last, end_text) if end_text else datetime.now(UTC)
+    start = _parse_moment(first, start_text) if start_text else end - timedelta(hours=24)
     if start >= end:
-        raise _fail("--since must be before --until")
+        raise _fail(f"{first} must be before {last}")
     if to_securityhub and output is not None:
         raise _fail("--to-securityhub sends the findings to Security Hub; drop --output")
     path = _existing_audit_trail(config, audit)
     try:
         log = SQLiteAuditLog(path)
         try:
-            rows = collect(log, start, end)
+            wanted = {resolve_finding_id(log, text) for text in finding or ()}
+            rows = collect(log, start, end, by_event_time=not by_raise)
         finally:
             log.close()
+    except FindingIdError as error:
+        raise _fail(str(error)) from None
     except sqlite3.Error as error:
         raise _fail(f"audit trail {path}: {error}") from None
+    if wanted:
+        rows = [row for row in rows if row.finding.finding_id in wanted]
     errors = _stderr_console()
     if to_securityhub:
         _to_securityhub(rows, errors)
         return
     body = render(rows, chosen, bom=bom)
+    if as_document:
+        import orjson
+
+        items = [orjson.loads(line) for line in body.splitlines()]
+        body = orjson.dumps(items, option=orjson.OPT_INDENT_2) + b"\n"
     try:
         where = _write_export(body, output, chosen, start, end)
     except (OSError, ExportOutputError) as error:
         errors.print(f"error: could not write the export: {printable(str(error))}", markup=False)
         raise typer.Exit(EXIT_OUTPUT_FAILED) from None
-    errors.print(
-        f"Exported {len(rows):,} finding(s) raised from {start.isoformat()} to "
-        f"{end.isoformat()} as {chosen.value}" + (f" to {printable(where)}." if where else "."),
-        markup=False,
-        highlight=False,
+    selected = "raised" if by_raise else "with events"
+    _info(
+        f"Exported {len(rows):,} finding(s) {selected} from {start.isoformat()} to "
+        f"{end.isoformat()} as {export_format.value}"
+        + (f" to {printable(where)}." if where else ".")
     )
 
 

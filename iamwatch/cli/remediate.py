@@ -18,10 +18,13 @@ from iamwatch.cli import (
     EXIT_REMEDIATION_FAILED,
     AuditTrailOption,
     ConfigOption,
+    ProfileOption,
+    RegionOption,
     _existing_audit_trail,
     _fail,
     _stderr_console,
     app,
+    use_aws,
 )
 
 if TYPE_CHECKING:
@@ -34,7 +37,9 @@ def remediate(
     finding_id: Annotated[
         str | None,
         typer.Argument(
-            help="The finding's id (finding_id in scan or export output).", show_default=False
+            help="The finding's id (finding_id in scan or export output), or its first "
+            "characters as scan's table shows them.",
+            show_default=False,
         ),
     ] = None,
     action: Annotated[
@@ -60,12 +65,17 @@ def remediate(
     ] = None,
     audit: AuditTrailOption = None,
     config: ConfigOption = None,
+    profile: ProfileOption = None,
+    region: RegionOption = None,
 ) -> None:
     """Show a finding's remediation plan; --apply it with your AWS credentials; --undo it."""
-    from iamwatch.audit import SQLiteAuditLog, raised_finding
+    from iamwatch.audit import FindingIdError, SQLiteAuditLog, raised_finding, resolve_finding_id
     from iamwatch.remediation import PlanError, RemediationError, plan_remediation
 
-    if (finding_id is None) == (undo is None):
+    use_aws(profile, region)
+    if finding_id is None and undo is None:
+        raise _fail("give a FINDING_ID to plan or apply, or --undo ACTION_ID")
+    if finding_id is not None and undo is not None:
         raise _fail("give a FINDING_ID to plan or apply, or --undo ACTION_ID, not both")
     if undo is not None and (apply or action):
         raise _fail("--undo takes no --apply or --action")
@@ -79,7 +89,10 @@ def remediate(
             _undo(log, undo)
             return
         assert finding_id is not None
-        finding = raised_finding(log, finding_id)
+        try:
+            finding = raised_finding(log, resolve_finding_id(log, finding_id))
+        except FindingIdError as error:
+            raise _fail(f"{error} ({path})") from None
         if finding is None:
             raise _fail(f"no finding {finding_id!r} in the audit trail {path}")
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -76,9 +77,16 @@ def slack_test(
     from iamwatch.slack.transport import DeliveryError
     from iamwatch.terminal import printable
 
+    errors = _stderr_console()
+
+    def waiting(seconds: float) -> None:
+        # Retries are said out loud: a test that waits on Slack never looks hung.
+        errors.print(f"  no answer yet; trying again in {seconds:.1f}s", markup=False)
+        time.sleep(seconds)
+
     try:
         settings = load_settings(config)
-        transport = build_slack_transport(settings)
+        transport = build_slack_transport(settings, sleep=waiting)
     except SettingsError as error:
         raise _fail(str(error)) from None
     if detector_id is None:
@@ -95,7 +103,7 @@ def slack_test(
         note="Test alert sent by iamwatch slack test to check the Slack setup; no action needed.",
         interactive=settings.slack_interactivity,
     )
-    errors = _stderr_console()
+    errors.print(f"Posting a test alert to {printable(target)}...", markup=False)
     try:
         posted = transport.post(target, message)
     except DeliveryError as error:

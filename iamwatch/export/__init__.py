@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -72,15 +72,30 @@ def as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+# How far a raise may precede its event in the audit trail: clocks of different machines.
+CLOCK_SKEW = timedelta(hours=1)
+
+
 def collect(
-    log: AuditLog, since: datetime, until: datetime, *, deliveries_until: datetime | None = None
+    log: AuditLog,
+    since: datetime,
+    until: datetime,
+    *,
+    deliveries_until: datetime | None = None,
+    by_event_time: bool = False,
 ) -> list[ExportedFinding]:
-    """The findings first raised in ``[since, until)``; the delivery outcome is the latest
+    """The findings first raised in ``[since, until)`` (with ``by_event_time``: whose CloudTrail
+    event happened then, whenever they were raised); the delivery outcome is the latest
     recorded for each (deliveries follow the raise) before ``deliveries_until``, by default
     whenever it was recorded. A fixed horizon makes re-exports of a past window identical;
     the day-partitioned DynamoDB store also needs one, as it reads one day at a time."""
     since, until = as_utc(since), as_utc(until)
     horizon = _END_OF_TIME if deliveries_until is None else as_utc(deliveries_until)
+    if by_event_time:
+        # An event is raised after it happens (a scan of last year's archive raises today):
+        # read every raise from the window's start on, and select by event time.
+        rows = collect(log, since - CLOCK_SKEW, horizon, deliveries_until=horizon)
+        return [row for row in rows if since <= row.finding.event_time < until]
     raised: dict[str, tuple[datetime, Finding]] = {}
     latest: dict[str, tuple[datetime, dict[str, Any]]] = {}
     for record in log.read(since, horizon):

@@ -122,6 +122,11 @@ class SlackNotifier:
         # Permanent failures remembered for this notifier's lifetime, by channel (None: all).
         self._blocked: dict[str | None, str] = {}
 
+    def begin_batch(self) -> None:
+        """A new queued batch (a new Lambda invocation): Slack gets a fresh chance, however
+        the last batch went."""
+        self.transport.breaker.answered()
+
     def deliver_all(self, findings: Iterable[Finding]) -> DeliverySummary:
         """Deliver a batch, one result per finding in input order.
 

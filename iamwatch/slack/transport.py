@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http.client
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -71,10 +72,59 @@ class RetryLog:
     waits: list[tuple[str, float]] = field(default_factory=list)
 
 
+class Breaker:
+    """Trips after ``threshold`` consecutive connection failures (Slack unreachable: refused,
+    dropped, DNS, timeout), counting each attempt, so a scan or a batch with Slack down fails
+    fast instead of waiting out every alert's retries; any answer from Slack resets it. Once
+    ``cooldown`` seconds have passed, one attempt is let through again."""
+
+    def __init__(
+        self,
+        threshold: int = 3,
+        cooldown: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.threshold = threshold
+        self.cooldown = cooldown
+        self.clock = clock
+        self.failures = 0
+        self.last_reason = ""
+        self._opened_at: float | None = None
+
+    @property
+    def open(self) -> bool:
+        if self._opened_at is None:
+            return False
+        if self.clock() - self._opened_at >= self.cooldown:
+            # Half open: let the next attempt through; one more failure trips it again.
+            self._opened_at = None
+            self.failures = self.threshold - 1
+            return False
+        return True
+
+    def failed(self, reason: str) -> None:
+        self.failures += 1
+        self.last_reason = reason
+        if self.failures >= self.threshold and self._opened_at is None:
+            self._opened_at = self.clock()
+
+    def answered(self) -> None:
+        self.failures = 0
+        self._opened_at = None
+
+    def refusal(self) -> DeliveryError:
+        return DeliveryError(
+            f"not sent: Slack unreachable ({self.failures} consecutive connection failures; "
+            f"last: {self.last_reason})",
+            retryable=True,
+        )
+
+
 class SlackTransport(Protocol):
     # Webhooks post to one fixed channel and can neither thread nor update.
     fixed_channel: str | None
     supports_threads: bool
+    breaker: Breaker
 
     def post(self, channel: str, message: SlackMessage, thread_ts: str | None = None) -> Posted: ...
 
@@ -185,7 +235,8 @@ class ServerErrorRetry(_BackoffMixin, ServerErrorRetryHandler):
 
 
 class ConnectionRetry(_BackoffMixin, ConnectionErrorRetryHandler):
-    """Refused, reset or dropped connections, with exponential backoff and jitter."""
+    """Refused, reset or dropped connections, with exponential backoff and jitter, until the
+    breaker trips."""
 
     kind = "connection-error"
 
@@ -196,6 +247,7 @@ class ConnectionRetry(_BackoffMixin, ConnectionErrorRetryHandler):
         max_wait: float,
         log: RetryLog,
         backoff: BackoffRetryIntervalCalculator,
+        breaker: Breaker,
     ) -> None:
         ConnectionErrorRetryHandler.__init__(
             self,
@@ -206,6 +258,20 @@ class ConnectionRetry(_BackoffMixin, ConnectionErrorRetryHandler):
         self.sleep = sleep
         self.max_wait = max_wait
         self.log = log
+        self.breaker = breaker
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if not super()._can_retry(state=state, request=request, response=response, error=error):
+            return False
+        self.breaker.failed(_connection_reason(error) if error is not None else "no answer")
+        return not self.breaker.open
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,10 +281,12 @@ class RetryPolicy:
     backoff_factor: float = 0.5
 
 
-def retry_handlers(policy: RetryPolicy, sleep: Sleep, log: RetryLog) -> list[RetryHandler]:
+def retry_handlers(
+    policy: RetryPolicy, sleep: Sleep, log: RetryLog, breaker: Breaker
+) -> list[RetryHandler]:
     backoff = BackoffRetryIntervalCalculator(backoff_factor=policy.backoff_factor)
     return [
-        ConnectionRetry(policy.max_retries, sleep, policy.max_wait, log, backoff),
+        ConnectionRetry(policy.max_retries, sleep, policy.max_wait, log, backoff, breaker),
         RateLimitRetry(policy.max_retries, sleep, policy.max_wait, log),
         ServerErrorRetry(policy.max_retries, sleep, policy.max_wait, log, backoff),
     ]
@@ -253,14 +321,16 @@ class WebApiTransport:
         policy: RetryPolicy,
         sleep: Sleep,
         timeout: int = 10,
+        breaker: Breaker | None = None,
     ) -> None:
         self._token = token
         self.retry_log = RetryLog()
+        self.breaker = breaker or Breaker()
         self._client = WebClient(
             base_url=base_url,
             timeout=timeout,
             logger=_sdk_logger,
-            retry_handlers=retry_handlers(policy, sleep, self.retry_log),
+            retry_handlers=retry_handlers(policy, sleep, self.retry_log, self.breaker),
         )
 
     def __repr__(self) -> str:
@@ -295,6 +365,8 @@ class WebApiTransport:
     def _call(self, method: str, **arguments: Any) -> dict[str, Any]:
         from iamwatch.slack.secrets import TokenError
 
+        if self.breaker.open:
+            raise self.breaker.refusal()
         try:
             secret = self._token().get_secret_value()
         except TokenError as error:
@@ -307,17 +379,20 @@ class WebApiTransport:
             else:
                 response = self._client.chat_postMessage(**arguments)
         except SlackApiError as error:
+            self.breaker.answered()
             raise _api_error(error, [secret]) from None
         except (URLError, OSError, http.client.HTTPException) as error:
-            raise DeliveryError(
-                scrub(_connection_reason(error), [secret]), retryable=True
-            ) from None
+            reason = scrub(_connection_reason(error), [secret])
+            if not self.breaker.open:  # else the retry handler counted this attempt already
+                self.breaker.failed(reason)
+            raise DeliveryError(reason, retryable=True) from None
         except SlackClientError as error:
             raise DeliveryError(
                 scrub(f"slack client error: {error}", [secret]), retryable=False
             ) from None
         finally:
             self._client.token = None
+        self.breaker.answered()
         data = response.data
         return data if isinstance(data, dict) else {}
 
@@ -347,15 +422,22 @@ class WebhookTransport:
     supports_threads = False
 
     def __init__(
-        self, url: SecretStr, *, policy: RetryPolicy, sleep: Sleep, timeout: int = 10
+        self,
+        url: SecretStr,
+        *,
+        policy: RetryPolicy,
+        sleep: Sleep,
+        timeout: int = 10,
+        breaker: Breaker | None = None,
     ) -> None:
         self._url = url
         self.retry_log = RetryLog()
+        self.breaker = breaker or Breaker()
         self._client = WebhookClient(
             url=url.get_secret_value(),
             timeout=timeout,
             logger=_sdk_logger,
-            retry_handlers=retry_handlers(policy, sleep, self.retry_log),
+            retry_handlers=retry_handlers(policy, sleep, self.retry_log, self.breaker),
         )
 
     def __repr__(self) -> str:
@@ -364,6 +446,8 @@ class WebhookTransport:
     def post(self, channel: str, message: SlackMessage, thread_ts: str | None = None) -> Posted:
         secret = self._url.get_secret_value()
         payload = message.payload()
+        if self.breaker.open:
+            raise self.breaker.refusal()
         try:
             response = self._client.send(
                 text=payload["text"],
@@ -372,13 +456,15 @@ class WebhookTransport:
                 unfurl_media=False,
             )
         except (URLError, OSError, http.client.HTTPException) as error:
-            raise DeliveryError(
-                scrub(_connection_reason(error), [secret]), retryable=True
-            ) from None
+            reason = scrub(_connection_reason(error), [secret])
+            if not self.breaker.open:  # else the retry handler counted this attempt already
+                self.breaker.failed(reason)
+            raise DeliveryError(reason, retryable=True) from None
         except SlackClientError as error:
             raise DeliveryError(
                 scrub(f"slack client error: {error}", [secret]), retryable=False
             ) from None
+        self.breaker.answered()
         if response.status_code == 200:
             return Posted(channel=self.fixed_channel or "incoming-webhook", ts=None)
         body = (response.body or "").strip()[:200] or f"http {response.status_code}"

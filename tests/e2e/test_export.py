@@ -249,7 +249,7 @@ def test_neutralise(value: str, expected: str) -> None:
     assert neutralise(value) == expected
 
 
-def test_the_window_is_on_when_findings_were_raised(tmp_path: Path) -> None:
+def test_the_raised_window_is_on_when_findings_were_raised(tmp_path: Path) -> None:
     findings = run_records([base_record(d) for d in ("iam-user-created", "root-account-used")])
     assert len(findings) >= 2
     first, second = findings[0], findings[1]
@@ -267,18 +267,52 @@ def test_the_window_is_on_when_findings_were_raised(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stderr.decode()
         return [e["finding_id"] for e in jsonl(result.stdout)]
 
-    everything = ids("--since", "2026-11-03", "--until", "2026-11-04")
+    everything = ids("--raised-since", "2026-11-03", "--raised-until", "2026-11-04")
     assert set(everything) == {first.finding_id, second.finding_id}
-    assert ids("--since", "2026-11-03T00:00:00Z", "--until", "2026-11-03T02:00:00Z") == [
-        first.finding_id
-    ]
-    # --until is exclusive, --since inclusive; an offset is converted to UTC.
-    assert ids("--since", "2026-11-03T01:00:00+00:00", "--until", "2026-11-03T05:00:00Z") == [
-        first.finding_id
-    ]
-    assert ids("--since", "2026-11-03T06:00:00+01:00", "--until", "2026-11-03T09:00:00+01:00") == [
-        second.finding_id
-    ]
+    assert ids(
+        "--raised-since", "2026-11-03T00:00:00Z", "--raised-until", "2026-11-03T02:00:00Z"
+    ) == [first.finding_id]
+    # --raised-until is exclusive, --raised-since inclusive; an offset is converted to UTC.
+    assert ids(
+        "--raised-since", "2026-11-03T01:00:00+00:00", "--raised-until", "2026-11-03T05:00:00Z"
+    ) == [first.finding_id]
+    assert ids(
+        "--raised-since", "2026-11-03T06:00:00+01:00", "--raised-until", "2026-11-03T09:00:00+01:00"
+    ) == [second.finding_id]
+
+
+def test_the_window_is_on_when_events_happened_whenever_they_were_raised(
+    tmp_path: Path,
+) -> None:
+    """A scan of last month's archive raises its findings today; an export of last month finds
+    them (the README's example after make demo)."""
+    findings = run_records([base_record(d) for d in ("iam-user-created", "root-account-used")])
+    first, second = findings[0], findings[1]
+    audit = tmp_path / "audit.db"
+    log = SQLiteAuditLog(audit)
+    now = datetime.now(UTC)
+    for finding, hours in ((first, 1), (second, 30)):
+        moved = finding.model_copy(
+            update={"event_time": datetime(2026, 11, 3, tzinfo=UTC) + timedelta(hours=hours)}
+        )
+        log.append(finding_raised(moved).model_copy(update={"at": now}))
+    log.close()
+
+    def ids(*window: str) -> list[str]:
+        result = iamwatch("export", "--audit", str(audit), *window, home=tmp_path)
+        assert result.returncode == 0, result.stderr.decode()
+        return [e["finding_id"] for e in jsonl(result.stdout)]
+
+    assert ids("--since", "2026-11-03", "--until", "2026-11-04") == [first.finding_id]
+    assert ids("--since", "2026-11-04", "--until", "2026-11-05") == [second.finding_id]
+    assert ids() == [], "the default window is the last 24 hours of events"
+    assert sorted(ids("--raised-since", (now - timedelta(minutes=1)).isoformat())) == sorted(
+        [first.finding_id, second.finding_id]
+    )
+    both = iamwatch(
+        "export", "--audit", str(audit), "--since", "2026-11-03", "--raised-since", "2026-11-03"
+    )
+    assert both.returncode == 2 and b"not both" in both.stderr
 
 
 def test_an_empty_window_exports_nothing_and_succeeds(scanned: Scanned) -> None:
@@ -394,7 +428,10 @@ def test_export_reports_the_latest_delivery_outcome(tmp_path: Path) -> None:
     log.append(failed.model_copy(update={"at": now + timedelta(seconds=1)}))
     log.append(posted.model_copy(update={"at": now + timedelta(seconds=2)}))
     log.close()
-    result = iamwatch("export", "--audit", str(audit), "--format", "csv", home=tmp_path)
+    result = iamwatch(
+        "export", "--audit", str(audit), "--format", "csv", "--raised-since",
+        (now - timedelta(minutes=1)).isoformat(), home=tmp_path,
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr.decode()
     (row,) = csv_rows(result.stdout)
     assert (row["delivery_status"], row["delivery_channel"]) == ("posted", "#c")

@@ -150,7 +150,57 @@ def test_an_unreachable_server_fails_with_a_connection_reason(sleeps: Sleeps) ->
     result = alerts.deliver(SAMPLES["iam-user-created"])
     assert result.outcome is Outcome.FAILED and result.retryable
     assert result.reason is not None and result.reason.startswith("connection failed")
-    assert len(sleeps) == 5
+    # Retried until the breaker tripped at three consecutive connection failures (two waits),
+    # not through all five retries.
+    assert len(sleeps) == 2
+
+
+def test_with_slack_unreachable_the_breaker_fails_the_rest_at_once(sleeps: Sleeps) -> None:
+    with SlackServer() as gone:
+        api_url = gone.api_url
+    settings = load_settings(
+        slack_token=SlackServer.TOKEN, slack_channel="#alerts", slack_api_url=api_url
+    )
+    alerts = build_notifier(settings, store=SQLiteDedupStore(), sleep=sleeps)
+    findings = [SAMPLES[name] for name in ("iam-user-created", "root-account-used")]
+    findings.append(SAMPLES["mfa-device-removed"])
+    summary = alerts.deliver_all(findings)
+    first, *rest = summary.results
+    assert first.reason is not None and first.reason.startswith("connection failed")
+    for result in rest:
+        assert result.outcome is Outcome.FAILED and result.retryable
+        assert result.reason is not None and result.reason.startswith(
+            "not sent: Slack unreachable (3 consecutive connection failures; last: connection"
+        )
+    assert len(sleeps) == 2, "only the first alert waited"
+
+
+def test_the_breaker_closes_when_slack_answers_and_lets_one_try_after_its_cooldown(
+    slack: SlackServer, sleeps: Sleeps
+) -> None:
+    from iamwatch.slack.transport import Breaker
+
+    now = [0.0]
+    breaker = Breaker(threshold=2, cooldown=30.0, clock=lambda: now[0])
+    breaker.failed("connection failed: ConnectionRefusedError")
+    assert not breaker.open
+    breaker.failed("connection failed: ConnectionRefusedError")
+    assert breaker.open and breaker.refusal().retryable
+    now[0] = 29.0
+    assert breaker.open
+    now[0] = 30.0
+    assert not breaker.open, "half open after the cooldown: one attempt goes through"
+    breaker.failed("connection failed: ConnectionRefusedError")
+    assert breaker.open, "and one more failure trips it again"
+    breaker.answered()
+    assert not breaker.open and breaker.failures == 0
+    # The notifier gives Slack a fresh chance with each queued batch.
+    alerts = notifier(slack, sleeps)
+    for _ in range(3):
+        alerts.transport.breaker.failed("connection failed: x")
+    assert alerts.transport.breaker.open
+    alerts.begin_batch()
+    assert alerts.deliver(SAMPLES["iam-user-created"]).outcome is Outcome.POSTED
 
 
 # Permanent errors -----------------------------------------------------------------------
