@@ -30,6 +30,8 @@ $(CHECKOV_VENV)/.installed:
 
 demo: $(STAMP)
 	$(BIN)/iamwatch scan examples/ --format table
+	$(BIN)/iamwatch inventory --credential-report examples/inventory/credential-report.csv \
+		--authorization-details examples/inventory/authorization-details.json --format table
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -45,6 +45,12 @@ class Enricher(Protocol):
     def enrich(self, finding: Finding) -> Finding: ...
 
 
+class RecordObserver(Protocol):
+    """Learns from every record detection sees (the inventory, kept current by events)."""
+
+    def observe(self, record: CloudTrailRecord) -> None: ...
+
+
 class UnreadableSource(OSError):
     """A source could not be read for now (an I/O or S3 error); reading it again may work."""
 
@@ -113,8 +119,10 @@ class DetectionService:
         min_severity: Severity = Severity.INFO,
         telemetry: Telemetry = NULL_TELEMETRY,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        observer: RecordObserver | None = None,
     ) -> None:
         self.engine = engine
+        self.observer = observer
         self.audit = audit_log
         self.sink = sink
         self.enricher = enricher
@@ -176,7 +184,6 @@ class DetectionService:
         """Detect, suppress, enrich, publish and audit one record's findings. A detector that
         raised is audited and returned in ``failures``; the others' findings still go out."""
         now = self.clock()
-        today = now.date()
         outcome = RecordOutcome(event_id=record.event_id)
         with self.telemetry.span("detect", event_id=record.event_id, event_name=record.event_name):
             evaluation = self.engine.evaluate(record)
@@ -187,8 +194,23 @@ class DetectionService:
                 audit.detector_failed(failure.detector, failure.event_id, location, failure.error)
             )
         outcome.failures = evaluation.failures
+        self.raise_findings(evaluation.findings, outcome, now)
+        self._observe(record)
+        return outcome
+
+    def raise_findings(
+        self,
+        findings: Sequence[Finding],
+        outcome: RecordOutcome | None = None,
+        now: datetime | None = None,
+    ) -> RecordOutcome:
+        """Suppress, enrich, publish and audit findings: those of a record, or findings made
+        elsewhere (the inventory's posture findings), so they mean the same everywhere."""
+        now = now or self.clock()
+        today = now.date()
+        outcome = outcome or RecordOutcome(event_id=findings[0].event_id if findings else "")
         live: list[Finding] = []
-        for finding in evaluation.findings:
+        for finding in findings:
             if finding.severity < self.min_severity:
                 self.stats.below_min_severity += 1
                 continue
@@ -216,6 +238,18 @@ class DetectionService:
             self.audit.append(audit.finding_raised(finding))
         outcome.raised = live
         return outcome
+
+    def _observe(self, record: CloudTrailRecord) -> None:
+        """Keep the inventory current; a failure there never costs a finding or a retry."""
+        if self.observer is None:
+            return
+        try:
+            self.observer.observe(record)
+        except Exception as error:
+            logger.warning(
+                "inventory update failed",
+                extra={"event_id": record.event_id, "error": f"{type(error).__name__}: {error}"},
+            )
 
     def _enrich(self, finding: Finding) -> Finding:
         if self.enricher is None:
