@@ -58,7 +58,7 @@ def chart_figures(inventory: Inventory) -> dict[str, dict[str, int]]:
 
 
 def _bars(name: str, title: str, counts: dict[str, int], unit: str) -> str:
-    width, bar_height, gap, label_width = 420, 22, 8, 70
+    width, bar_height, gap, label_width = 440, 22, 8, 100
     top = max(counts.values(), default=0) or 1
     height = len(counts) * (bar_height + gap) + gap
     parts = [
@@ -70,7 +70,7 @@ def _bars(name: str, title: str, counts: dict[str, int], unit: str) -> str:
         y = gap + index * (bar_height + gap)
         length = int((width - label_width - 60) * count / top)
         parts.append(
-            f'<text x="0" y="{y + 16}" class="axis">{_e(label)} {_e(unit)}</text>'
+            f'<text x="0" y="{y + 16}" class="axis">{_e(label)}{_e(unit) * (label != "never")}</text>'
             f'<rect x="{label_width}" y="{y}" width="{max(length, 1)}" height="{bar_height}" '
             f'rx="3" class="bar"/>'
             f'<text x="{label_width + length + 6}" y="{y + 16}" class="value" '
@@ -281,8 +281,8 @@ def render_html(inventory: Inventory) -> bytes:
         )
         + (f"<section><h2>Notes</h2><ul>{notes}</ul></section>" if notes else "")
         + '<section class="charts">'
-        + _bars("key-age", "Active access keys by age", charts["key-age"], "days")
-        + _bars("last-use", "Identities by days since last use", charts["last-use"], "days")
+        + _bars("key-age", "Active access keys by age", charts["key-age"], " days")
+        + _bars("last-use", "Identities by days since last use", charts["last-use"], " days")
         + "</section>"
         + _table(inventory.rows)
         + f"<script>{_SCRIPT}</script></body></html>"
