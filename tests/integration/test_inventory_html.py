@@ -86,7 +86,7 @@ def expected_figures(rows: list[dict[str, Any]]) -> dict[str, str]:
         figures[f"recommendation.{move}"] = moves[move]
     for check, count in Counter(c for row in rows for c in row["checks"]).items():
         figures[f"checks.{check}"] = count
-    ages = Counter()
+    ages: Counter[str] = Counter()
     for row in rows:
         for key in row["evidence"]["access_keys"]:
             if key["active"]:
@@ -95,7 +95,7 @@ def expected_figures(rows: list[dict[str, Any]]) -> dict[str, str]:
                      else "181-365" if age <= 365 else "366+"] += 1  # fmt: skip
     for label in ("0-30", "31-90", "91-180", "181-365", "366+"):
         figures[f"key-age.{label}"] = ages[label]
-    idle = Counter()
+    idle: Counter[str] = Counter()
     for row in rows:
         last = row["evidence"]["last_activity"]
         if last is None:

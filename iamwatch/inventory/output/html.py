@@ -70,7 +70,8 @@ def _bars(name: str, title: str, counts: dict[str, int], unit: str) -> str:
         y = gap + index * (bar_height + gap)
         length = int((width - label_width - 60) * count / top)
         parts.append(
-            f'<text x="0" y="{y + 16}" class="axis">{_e(label)}{_e(unit) * (label != "never")}</text>'
+            f'<text x="0" y="{y + 16}" class="axis">'
+            f"{_e(label)}{_e(unit) * (label != 'never')}</text>"
             f'<rect x="{label_width}" y="{y}" width="{max(length, 1)}" height="{bar_height}" '
             f'rx="3" class="bar"/>'
             f'<text x="{label_width + length + 6}" y="{y + 16}" class="value" '
