@@ -17,7 +17,7 @@ from iamwatch.severity import Severity
 # IAM quotas (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html).
 GROUPS_PER_USER = 10
 MANAGED_POLICIES_PER_USER = 10
-INLINE_USER_POLICY_CHARS = 2048
+USER_INLINE_POLICY_CHARS = 2048
 USERS_PER_ACCOUNT = 5000
 # "Near" a quota: at or above this share of it.
 NEAR_QUOTA = 0.9
@@ -88,8 +88,8 @@ CHECKS: dict[str, CheckSpec] = {
                   f"policies attached (quota {MANAGED_POLICIES_PER_USER})", "IAM quotas"),
         CheckSpec("inline-policy-near-limit", "Inline user policies near the size limit",
                   Severity.LOW, f"inline user policies of at least "
-                  f"{int(INLINE_USER_POLICY_CHARS * NEAR_QUOTA):,} characters without "
-                  f"whitespace (limit {INLINE_USER_POLICY_CHARS:,})", "IAM quotas"),
+                  f"{int(USER_INLINE_POLICY_CHARS * NEAR_QUOTA):,} characters without "
+                  f"whitespace (limit {USER_INLINE_POLICY_CHARS:,})", "IAM quotas"),
         CheckSpec("users-near-quota", "Account near the IAM users quota", Severity.LOW,
                   f"at least {int(USERS_PER_ACCOUNT * NEAR_QUOTA):,} IAM users (quota "
                   f"{USERS_PER_ACCOUNT:,}); reported on root's row", "IAM quotas"),
@@ -167,8 +167,8 @@ def _policies(identity: Identity, limits: Thresholds, now: datetime) -> Iterator
             "user-policies-near-quota", f"{len(identity.attached_policies)} managed policies"
         )
     size = sum(policy.size for policy in identity.inline_policies)
-    if size >= INLINE_USER_POLICY_CHARS * NEAR_QUOTA:
-        yield _result("inline-policy-near-limit", f"{size:,} of {INLINE_USER_POLICY_CHARS:,}")
+    if size >= USER_INLINE_POLICY_CHARS * NEAR_QUOTA:
+        yield _result("inline-policy-near-limit", f"{size:,} of {USER_INLINE_POLICY_CHARS:,}")
 
 
 def _root(identity: Identity, limits: Thresholds, now: datetime) -> Iterator[CheckResult]:
