@@ -97,6 +97,11 @@ CHECKS: dict[str, CheckSpec] = {
 }  # fmt: skip
 
 
+def near(quota: int) -> int:
+    """The count at which a quota is near: 90 % of it, rounded down."""
+    return int(quota * NEAR_QUOTA)
+
+
 def days(since: datetime | None, now: datetime) -> int | None:
     return None if since is None else max(0, (now - since).days)
 
@@ -160,14 +165,14 @@ def _policies(identity: Identity, limits: Thresholds, now: datetime) -> Iterator
         yield _result("user-has-attached-policies", f"{on_user} policy(ies) on the user itself")
     if identity.admin and not identity.mfa_active:
         yield _result("admin-without-mfa", f"admin ({'; '.join(identity.admin_via)}), no MFA")
-    if len(identity.groups) >= GROUPS_PER_USER * NEAR_QUOTA:
+    if len(identity.groups) >= near(GROUPS_PER_USER):
         yield _result("user-groups-near-quota", f"{len(identity.groups)} groups")
-    if len(identity.attached_policies) >= MANAGED_POLICIES_PER_USER * NEAR_QUOTA:
+    if len(identity.attached_policies) >= near(MANAGED_POLICIES_PER_USER):
         yield _result(
             "user-policies-near-quota", f"{len(identity.attached_policies)} managed policies"
         )
     size = sum(policy.size for policy in identity.inline_policies)
-    if size >= USER_INLINE_POLICY_CHARS * NEAR_QUOTA:
+    if size >= near(USER_INLINE_POLICY_CHARS):
         yield _result("inline-policy-near-limit", f"{size:,} of {USER_INLINE_POLICY_CHARS:,}")
 
 
@@ -192,7 +197,7 @@ def run_checks(identity: Identity, limits: Thresholds, now: datetime) -> tuple[C
 
 
 def account_checks(users: int) -> tuple[CheckResult, ...]:
-    if users >= USERS_PER_ACCOUNT * NEAR_QUOTA:
+    if users >= near(USERS_PER_ACCOUNT):
         return (_result("users-near-quota", f"{users:,} IAM users"),)
     return ()
 
