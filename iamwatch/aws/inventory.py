@@ -70,8 +70,10 @@ class LiveInventory:
 
     def read(self, step: Step = lambda _: None) -> LiveRead:
         from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.parsers import ResponseParserError
 
-        errors = (BotoCoreError, ClientError)
+        # An endpoint that does not implement a call may answer with an HTML error page.
+        errors = (BotoCoreError, ClientError, ResponseParserError)
         step("credential report")
         report = self.credential_report()
         step("authorization details")
