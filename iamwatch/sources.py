@@ -71,8 +71,9 @@ _READ_SIZE = 1024 * 1024
 # CloudTrail log file (a few MB) still comes out in one piece.
 _MAX_OUTPUT = 16 * 1024 * 1024
 _LOG_SUFFIXES = (".json", ".json.gz", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
-# Digest and Insights files live beside the logs in the S3 layout but are not API records.
-_SKIPPED_DIRECTORIES = frozenset({"CloudTrail-Digest", "CloudTrail-Insight"})
+# Digest and Insights files live beside the logs in the S3 layout but are not API records;
+# nor are inventories (S3 Inventory manifests, iamwatch's examples/inventory account files).
+_SKIPPED_DIRECTORIES = frozenset({"CloudTrail-Digest", "CloudTrail-Insight", "inventory"})
 
 
 class InputError(Exception):
