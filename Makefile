@@ -41,6 +41,8 @@ demo: $(RUNTIME_STAMP)
 	@trail=$$(mktemp -d)/iamwatch-demo-audit.db; \
 	echo "make demo: audit trail in $$trail (a throwaway file)"; \
 	$(BIN)/iamwatch scan examples/AWSLogs/ --format table --audit "$$trail"
+	$(BIN)/iamwatch inventory --credential-report examples/inventory/credential-report.csv \
+		--authorization-details examples/inventory/authorization-details.json --format table
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -82,8 +84,15 @@ cfn-lint: package
 checkov: package $(CHECKOV_VENV)/.installed
 	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yml -f $(TEMPLATE) -f $(FORWARDER_TEMPLATE)
 
+# The inventory's HTML report is tested in Debian's headless Chromium (tests/browser.py);
+# installed only when missing, so this is instant once it is there.
+.PHONY: chromium
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+
 # Unit and integration tests read the packaged template, so packaging comes first.
-test: lint typecheck package cfn-lint checkov unit
+test: lint typecheck package cfn-lint checkov chromium unit
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) node_modules build .serverless deploy/forwarder/.serverless \

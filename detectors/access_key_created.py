@@ -57,11 +57,32 @@ def detect(record: CloudTrailRecord, context: DetectionContext) -> Iterator[Hit]
         severity = Severity.HIGH
         whose = f"for another user, {key_user or '(unknown)'}"
     target = key_user if requested or kind is not PrincipalKind.ROOT else "root"
+    details = {"accessKeyId": key_id} if key_id else {}
+    # The inventory says what the key's owner is: a key for a person is the wrong tool (they
+    # belong in Identity Center), a key for a program should become a role.
+    known = (
+        context.inventory.lookup(record.account_id, key_user, record.event_time)
+        if key_user and target != "root"
+        else None
+    )
+    whom = ""
+    if known is not None:
+        details["userKind"] = known.kind
+        details["inventoryRecommendation"] = known.recommendation
+        whom = f" The inventory knows {key_user} as {_KINDS.get(known.kind, known.kind)}."
     yield Hit(
         summary=f"{who(record)} created access key {key_id or '(id not logged)'} {whose} "
-        f"{where(record)}.",
+        f"{where(record)}.{whom}",
         target=target,
         target_type="iam-user" if target != "root" else "root",
         severity=severity,
-        details={"accessKeyId": key_id} if key_id else {},
+        details=details,
     )
+
+
+_KINDS = {
+    "human": "a person (who belongs in IAM Identity Center, not on an access key)",
+    "workload": "a program (which should use an IAM role, or Roles Anywhere outside AWS)",
+    "mixed": "a person and a program sharing one identity",
+    "dormant": "dormant (unused: why does it need a key now?)",
+}

@@ -48,6 +48,11 @@ class AuditKind(StrEnum):
     INTERACTION_REFUSED = "interaction-refused"
     # Written by the scheduled export.
     EXPORT_WRITTEN = "export-written"
+    # Written by the scheduled inventory: one record per identity, one for the run, and the
+    # outcome of its Slack digest.
+    INVENTORY_ROW = "inventory-row"
+    INVENTORY_TAKEN = "inventory-taken"
+    INVENTORY_DIGEST = "inventory-digest"
 
 
 class AuditRecord(BaseModel):
@@ -163,6 +168,27 @@ def unreadable_alert(reason: str, message_id: str | None) -> AuditRecord:
     return AuditRecord(
         kind=AuditKind.DELIVERY_FAILED,
         data={"outcome": "failed", "reason": reason, "message_id": message_id},
+    )
+
+
+def inventory_row(row: dict[str, Any], as_of: datetime) -> AuditRecord:
+    """One identity of a snapshot, as in ``iamwatch inventory --format jsonl``; one record each,
+    so a snapshot of thousands of users never outgrows a DynamoDB item."""
+    return AuditRecord(
+        kind=AuditKind.INVENTORY_ROW,
+        account=row.get("account"),
+        data={"as_of": as_of.isoformat(), "row": row},
+    )
+
+
+def inventory_taken(summary: dict[str, Any]) -> AuditRecord:
+    return AuditRecord(kind=AuditKind.INVENTORY_TAKEN, account=summary.get("account"), data=summary)
+
+
+def inventory_digest(outcome: str, channel: str | None, reason: str | None) -> AuditRecord:
+    return AuditRecord(
+        kind=AuditKind.INVENTORY_DIGEST,
+        data={"outcome": outcome, "channel": channel, "reason": reason},
     )
 
 

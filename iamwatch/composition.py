@@ -19,6 +19,8 @@ from iamwatch.state import EventLedger, SQLiteStateStore, StateStore
 if TYPE_CHECKING:
     from iamwatch.audit import AuditLog
     from iamwatch.detection import AlertSink, DetectionService, Enricher
+    from iamwatch.inventory.tracker import StateInventory
+    from iamwatch.inventory.view import InventoryView
     from iamwatch.slack.dedup import DedupStore
     from iamwatch.slack.notifier import SlackNotifier
     from iamwatch.slack.secrets import SecretSource, TokenSource
@@ -26,11 +28,24 @@ if TYPE_CHECKING:
     from iamwatch.telemetry import Telemetry
 
 
-def build_engine(settings: Settings, state: StateStore | None = None) -> Engine:
+def build_inventory(settings: Settings, state: StateStore) -> StateInventory:
+    """The inventory kept in the state store: detectors read it, the event stream updates it."""
+    from iamwatch.inventory.tracker import StateInventory
+
+    return StateInventory(state, settings.inventory_thresholds, settings.protected)
+
+
+def build_engine(
+    settings: Settings, state: StateStore | None = None, inventory: InventoryView | None = None
+) -> Engine:
     from detectors import REGISTRY
 
     store = state if state is not None else SQLiteStateStore(settings.state_path)
-    context = DetectionContext(state=store, settings=settings.detection)
+    context = DetectionContext(
+        state=store,
+        settings=settings.detection,
+        inventory=inventory if inventory is not None else build_inventory(settings, store),
+    )
     return Engine(REGISTRY, context, runbook_base_url=settings.runbook_base_url)
 
 
@@ -62,7 +77,9 @@ def build_detection(
     from iamwatch.detection import DetectionService
     from iamwatch.telemetry import NULL_TELEMETRY
 
-    engine = build_engine(settings, state)
+    store = state if state is not None else SQLiteStateStore(settings.state_path)
+    inventory = build_inventory(settings, store)
+    engine = build_engine(settings, store, inventory)
     check_suppressions(settings, engine.registry.ids)
     return DetectionService(
         engine,
@@ -73,6 +90,7 @@ def build_detection(
         min_severity=min_severity,
         telemetry=telemetry or NULL_TELEMETRY,
         ledger=ledger,
+        observer=inventory,
     )
 
 

@@ -46,6 +46,12 @@ class Enricher(Protocol):
     def enrich(self, finding: Finding) -> Finding: ...
 
 
+class RecordObserver(Protocol):
+    """Learns from every record detection sees (the inventory, kept current by events)."""
+
+    def observe(self, record: CloudTrailRecord) -> None: ...
+
+
 class UnreadableSource(OSError):
     """A source could not be read for now (an I/O or S3 error); reading it again may work."""
 
@@ -124,8 +130,10 @@ class DetectionService:
         telemetry: Telemetry = NULL_TELEMETRY,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         ledger: EventLedger | None = None,
+        observer: RecordObserver | None = None,
     ) -> None:
         self.engine = engine
+        self.observer = observer
         self.audit = audit_log
         self.sink = sink
         self.enricher = enricher
@@ -172,9 +180,10 @@ class DetectionService:
                 if item.transient and retry_unreadable:
                     raise UnreadableSource(f"{item.location}: {item.reason}")
                 if item.not_json:
-                    # Not CloudTrail at all (a README beside the logs, a binary): skipped and
-                    # counted, not a malformed record.
+                    # Not CloudTrail at all (a README beside the logs, a binary): skipped,
+                    # counted apart from malformed records, and audited like them.
                     stats.skipped_files += 1
+                    self._audit_problem(str(item.location), item.reason)
                 elif item.transient:
                     stats.unreadable += 1
                     self._audit_problem(str(item.location), item.reason)
@@ -207,7 +216,6 @@ class DetectionService:
             self.stats.repeats += 1
             return RecordOutcome(event_id=record.event_id, repeat=True)
         now = self.clock()
-        today = now.date()
         outcome = RecordOutcome(event_id=record.event_id)
         with self.telemetry.span("detect", event_id=record.event_id, event_name=record.event_name):
             evaluation = self.engine.evaluate(record)
@@ -218,8 +226,26 @@ class DetectionService:
                 audit.detector_failed(failure.detector, failure.event_id, location, failure.error)
             )
         outcome.failures = evaluation.failures
+        self.raise_findings(evaluation.findings, outcome, now)
+        self._observe(record)
+        if self.ledger is not None and not outcome.failures:
+            # A record whose detectors failed is tried again by the next scan.
+            self.ledger.remember(record.event_id)
+        return outcome
+
+    def raise_findings(
+        self,
+        findings: Sequence[Finding],
+        outcome: RecordOutcome | None = None,
+        now: datetime | None = None,
+    ) -> RecordOutcome:
+        """Suppress, enrich, publish and audit findings: those of a record, or findings made
+        elsewhere (the inventory's posture findings), so they mean the same everywhere."""
+        now = now or self.clock()
+        today = now.date()
+        outcome = outcome or RecordOutcome(event_id=findings[0].event_id if findings else "")
         live: list[Finding] = []
-        for finding in evaluation.findings:
+        for finding in findings:
             if finding.severity < self.min_severity:
                 self.stats.below_min_severity += 1
                 continue
@@ -246,10 +272,19 @@ class DetectionService:
             # The whole finding: Slack actions and exports rebuild it from the audit trail.
             self.audit.append(audit.finding_raised(finding))
         outcome.raised = live
-        if self.ledger is not None and not outcome.failures:
-            # A record whose detectors failed is tried again by the next scan.
-            self.ledger.remember(record.event_id)
         return outcome
+
+    def _observe(self, record: CloudTrailRecord) -> None:
+        """Keep the inventory current; a failure there never costs a finding or a retry."""
+        if self.observer is None:
+            return
+        try:
+            self.observer.observe(record)
+        except Exception as error:
+            logger.warning(
+                "inventory update failed",
+                extra={"event_id": record.event_id, "error": f"{type(error).__name__}: {error}"},
+            )
 
     def _enrich(self, finding: Finding) -> Finding:
         if self.enricher is None:

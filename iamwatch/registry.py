@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from iamwatch.inventory.view import InventoryView, NoInventory
 from iamwatch.severity import Severity
 
 if TYPE_CHECKING:
@@ -220,10 +221,12 @@ class DetectionSettings:
 
 @dataclass(frozen=True, slots=True)
 class DetectionContext:
-    """What a detector may use besides the record: settings, and state for stateful ones."""
+    """What a detector may use besides the record: settings, state for stateful ones, and
+    the inventory (is this IAM user a person or a program?), which any detector may read."""
 
     state: StateStore
     settings: DetectionSettings = field(default_factory=DetectionSettings)
+    inventory: InventoryView = field(default_factory=NoInventory)
 
 
 DetectFunction = Callable[["CloudTrailRecord", DetectionContext], Iterable[Hit]]

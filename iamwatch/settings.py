@@ -15,7 +15,7 @@ import tomllib
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -36,6 +36,10 @@ from iamwatch.registry import (
 from iamwatch.severity import Severity
 from iamwatch.slack.links import http_url_problem
 from iamwatch.slack.suppress import SuppressionRule
+
+if TYPE_CHECKING:
+    from iamwatch.inventory.checks import Thresholds
+    from iamwatch.protected import ProtectedPrincipals
 
 ENV_PREFIX = "IAMWATCH_"
 CONFIG_ENV = "IAMWATCH_CONFIG"
@@ -126,6 +130,14 @@ class Settings(BaseModel):
     slack_signing_secret_secret_id: str | None = None
     slack_approvers: tuple[str, ...] = ()
     slack_two_person_approval: bool = False
+    # The inventory (README, Inventory): thresholds in days, CIS / Security Hub defaults.
+    dormant_days: int = Field(default=90, ge=1, le=3650)
+    access_key_max_age_days: int = Field(default=90, ge=1, le=3650)
+    access_key_unused_days: int = Field(default=45, ge=1, le=3650)
+    password_unused_days: int = Field(default=45, ge=1, le=3650)
+    root_used_days: int = Field(default=30, ge=1, le=3650)
+    # Break-glass and critical principals (iamwatch.protected): names, ARNs, globs.
+    protected_principals: tuple[str, ...] = ()
 
     @field_validator(
         "slack_token",
@@ -232,6 +244,13 @@ class Settings(BaseModel):
                     "@handles can be renamed, ids cannot)"
                 )
         return tuple(dict.fromkeys(value))
+
+    @field_validator("protected_principals", mode="before")
+    @classmethod
+    def _protected(cls, value: object) -> tuple[str, ...]:
+        from iamwatch.protected import parse_patterns
+
+        return parse_patterns(value)
 
     @field_validator("slack_token_ssm_parameter", "slack_signing_secret_ssm_parameter")
     @classmethod
@@ -348,6 +367,24 @@ class Settings(BaseModel):
         if self.slack_channel is None and Severity.LOW in routes:
             routes.setdefault(Severity.INFO, routes[Severity.LOW])
         return routes
+
+    @property
+    def protected(self) -> ProtectedPrincipals:
+        from iamwatch.protected import ProtectedPrincipals
+
+        return ProtectedPrincipals(self.protected_principals)
+
+    @property
+    def inventory_thresholds(self) -> Thresholds:
+        from iamwatch.inventory.checks import Thresholds
+
+        return Thresholds(
+            dormant_days=self.dormant_days,
+            key_max_age_days=self.access_key_max_age_days,
+            key_unused_days=self.access_key_unused_days,
+            password_unused_days=self.password_unused_days,
+            root_used_days=self.root_used_days,
+        )
 
     @property
     def detection(self) -> DetectionSettings:

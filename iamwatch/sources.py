@@ -70,9 +70,11 @@ _READ_SIZE = 1024 * 1024
 # Decompressed bytes per step, so a small hostile gzip cannot inflate all at once; a whole
 # CloudTrail log file (a few MB) still comes out in one piece.
 _MAX_OUTPUT = 16 * 1024 * 1024
-_LOG_SUFFIXES = (".json", ".json.gz", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
 # Digest and Insights files live beside the logs in the S3 layout but are not API records.
 _SKIPPED_DIRECTORIES = frozenset({"CloudTrail-Digest", "CloudTrail-Insight"})
+# A JSON document holding none of these at its top is something else (an IAM authorization
+# details file beside the logs, a manifest): skipped as not CloudTrail, not malformed.
+_CLOUDTRAIL_KEYS = frozenset({"Records", "eventSource", "eventName", "eventTime", "detail"})
 
 
 class InputError(Exception):
@@ -663,6 +665,9 @@ def _json_reason(error: orjson.JSONDecodeError) -> str:
 
 
 def _records_in(name: str, document: Any, line: int | None) -> Iterator[RawRecord | Problem]:
+    if line is None and isinstance(document, dict) and not _CLOUDTRAIL_KEYS & document.keys():
+        yield Problem(Location(name), "JSON, but not CloudTrail records", not_json=True)
+        return
     prefix = f"line {line}, " if line is not None and line > 1 else ""
     if isinstance(document, dict) and "Records" in document:
         records = document["Records"]

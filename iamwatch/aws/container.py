@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from iamwatch.aws.idempotency import DetectOnce
     from iamwatch.aws.interactions import InteractivityOff
     from iamwatch.aws.state import DynamoDBStateStore
+    from iamwatch.aws.weekly_inventory import WeeklyInventory
     from iamwatch.delivery import DeliveryService
     from iamwatch.detection import DetectionService
     from iamwatch.slack.interactions.approvals import ApprovalPolicy
@@ -196,6 +197,32 @@ class Container:
             )
         destination = ExportDestination(bucket=bucket, kms_key_arn=key)
         return DailyExporter(self.audit, self.client("s3"), destination)
+
+    # The weekly inventory function ----------------------------------------------------------
+
+    @cached_property
+    def weekly_inventory(self) -> WeeklyInventory:
+        from iamwatch.aws.inventory import LiveInventory
+        from iamwatch.aws.weekly_inventory import WeeklyInventory
+        from iamwatch.composition import build_inventory
+
+        def transport() -> SlackTransport | None:
+            if self.slack_transport is not None:
+                return self.slack_transport
+            if not self.settings.slack_configured:
+                return None
+            from iamwatch.composition import build_slack_transport
+
+            return build_slack_transport(self.settings)
+
+        return WeeklyInventory(
+            self.settings,
+            LiveInventory(self.client),
+            build_inventory(self.settings, self.state),
+            self.audit,
+            self.detection,
+            transport,
+        )
 
 
 _current: Container | None = None

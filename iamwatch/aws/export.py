@@ -25,7 +25,10 @@ from iamwatch.export.daily import (
     ExportRequest,
     check_over,
     deliveries_until,
+    inventory_key,
+    inventory_rows,
     render_day,
+    render_inventory,
     window,
 )
 
@@ -60,6 +63,8 @@ class DailyExport(BaseModel):
     bucket: str
     findings: int
     objects: list[WrittenObject]
+    # Identities of the inventory taken that day (0: none was, and no object is written).
+    inventory: int = 0
 
 
 class ExportWriteError(RuntimeError):
@@ -91,11 +96,23 @@ class DailyExporter:
         since, until = window(day)
         rows = collect(self._audit, since, until, deliveries_until=deliveries_until(day))
         objects = render_day(rows, day, self._formats, self.destination.prefix)
+        # The weekly inventory is exported on the day it was taken, beside the findings.
+        identities = inventory_rows(self._audit, since, until)
+        if identities:
+            objects.append(
+                DailyObject(
+                    export_format=ExportFormat.JSONL,
+                    key=inventory_key(day, self.destination.prefix),
+                    body=render_inventory(identities),
+                    findings=len(identities),
+                )
+            )
         written = DailyExport(
             day=day,
             bucket=self.destination.bucket,
             findings=len(rows),
             objects=[self._put(item) for item in objects],
+            inventory=len(identities),
         )
         self._audit.append(
             AuditRecord(kind=AuditKind.EXPORT_WRITTEN, data=written.model_dump(mode="json"))

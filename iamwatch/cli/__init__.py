@@ -16,6 +16,9 @@ Slack deliveries and their outcomes, suppressions, malformed records and detecto
 Exit codes of ``iamwatch export`` (docs/export.md): 0 written (an empty window is not an
 error); 2 usage error (bad option or window, unreadable audit file); 5 the output could not
 be written (file or S3), or with ``--to-securityhub`` some finding was not imported.
+Exit codes of ``iamwatch inventory`` (README, Inventory): 0 done; 1 an identity fails a check
+named by ``--fail-on`` (or one at or above the severity named); 2 usage error; 5 an input
+could not be read (a malformed file, named with its line, or a missing IAM permission, named).
 Exit codes of ``iamwatch remediate`` (docs/remediation.md): 0 the plan was shown, applied or
 undone; 2 usage error (unknown finding or action id, bad option); 6 AWS refused or failed a
 step, the credentials are for another account, or the step cannot be undone (what was done
@@ -237,9 +240,20 @@ def _quiet_closed_stdout() -> None:
 from iamwatch.cli import scan  # noqa: E402
 from iamwatch.cli import export  # noqa: E402
 from iamwatch.cli import catalogue  # noqa: E402
+from iamwatch.cli import inventory  # noqa: E402
 from iamwatch.cli import remediate  # noqa: E402
 from iamwatch.cli import slack  # noqa: E402
 from iamwatch.cli import cases  # noqa: E402
 # isort: on
 
-__all__ = ["app", "cases", "catalogue", "export", "main", "remediate", "scan", "slack"]
+__all__ = [
+    "app",
+    "cases",
+    "catalogue",
+    "export",
+    "inventory",
+    "main",
+    "remediate",
+    "scan",
+    "slack",
+]

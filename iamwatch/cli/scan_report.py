@@ -105,8 +105,8 @@ class ScanReport(NullTelemetry):
             named = ", ".join(printable(name) for name in self.skipped_files[:NAMED_SKIPPED_FILES])
             more = len(self.skipped_files) - NAMED_SKIPPED_FILES
             self._line(
-                f"warning: skipped {len(self.skipped_files):,} file(s) that are not JSON or "
-                f"gzip: {named}" + (f" and {more:,} more" if more > 0 else "")
+                f"warning: skipped {len(self.skipped_files):,} file(s) holding no CloudTrail "
+                f"records: {named}" + (f" and {more:,} more" if more > 0 else "")
             )
         if stats.cloudtrail_records == 0:
             self._line(

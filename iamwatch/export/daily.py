@@ -7,9 +7,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
+import orjson
 from pydantic import BaseModel, ConfigDict
 
+from iamwatch.audit import AuditKind, AuditLog
 from iamwatch.export import ExportedFinding, ExportFormat, as_utc, render
 
 PREFIX = "iamwatch"
@@ -65,6 +68,30 @@ def object_key(export_format: ExportFormat, day: date, prefix: str = PREFIX) -> 
         f"{prefix}/{export_format.value}/year={day:%Y}/month={day:%m}/day={day:%d}/"
         f"findings-{day.isoformat()}.{export_format.extension}"
     )
+
+
+def inventory_key(day: date, prefix: str = PREFIX) -> str:
+    """The day's inventory snapshot, beside the findings: ``<prefix>/inventory/year=.../``."""
+    return (
+        f"{prefix}/inventory/year={day:%Y}/month={day:%m}/day={day:%d}/"
+        f"inventory-{day.isoformat()}.jsonl"
+    )
+
+
+def inventory_rows(log: AuditLog, since: datetime, until: datetime) -> list[dict[str, Any]]:
+    """The rows of the last inventory taken in ``[since, until)`` (a re-run that day replaces
+    the earlier one), in the order ``iamwatch inventory --format jsonl`` prints them."""
+    snapshots: dict[str, list[dict[str, Any]]] = {}
+    for record in log.read(since, until):
+        if record.kind is AuditKind.INVENTORY_ROW and isinstance(record.data.get("row"), dict):
+            snapshots.setdefault(str(record.data.get("as_of")), []).append(record.data["row"])
+    if not snapshots:
+        return []
+    return snapshots[max(snapshots)]
+
+
+def render_inventory(rows: Iterable[dict[str, Any]]) -> bytes:
+    return b"".join(orjson.dumps(row) + b"\n" for row in rows)
 
 
 @dataclass(frozen=True, slots=True)

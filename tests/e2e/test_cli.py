@@ -13,6 +13,7 @@ import boto3
 import orjson
 import pytest
 
+from detectors import REGISTRY
 from tests.conftest import ROOT, detector_cases, findings_of, run_iamwatch
 
 CASES = detector_cases()
@@ -275,8 +276,18 @@ def test_detectors_command_lists_the_catalogue() -> None:
     assert b"identity-center-admin-assignment" in result.stdout
     assert b"console-login-without-mfa" in result.stdout
     # What each fires on (its declared description), then the events it is routed.
-    wide = iamwatch("detectors", env={"COLUMNS": "200"}).stdout
+    wide = iamwatch("detectors", "--format", "TABLE", env={"COLUMNS": "200"}).stdout
     assert b"iam CreateUser" in wide and b"iam:CreateUser" in wide
+    # Piped, it is JSON: one object per detector, as the registry declares it.
+    listed = orjson.loads(result.stdout)
+    assert [d["id"] for d in listed] == list(REGISTRY.ids)
+    created = next(d for d in listed if d["id"] == "iam-user-created")
+    assert created["events"] == {"iam.amazonaws.com": ["CreateUser"]}
+    assert created["severity"] == "medium" and created["attack_techniques"]
+    # At 80 columns nothing is cut: every id is shown whole.
+    narrow = iamwatch("detectors", "-f", "table", env={"COLUMNS": "80"}).stdout.decode()
+    assert all(detector_id in narrow for detector_id in REGISTRY.ids)
+    assert all(len(line) <= 80 for line in narrow.splitlines())
 
 
 def test_runbook_command() -> None:

@@ -71,7 +71,9 @@ def settings_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def cli_scan(tmp_path: Path) -> tuple[list[dict[str, Any]], list[AuditRecord]]:
     audit = tmp_path / "audit.db"
     result = CliRunner().invoke(
-        app, ["scan", str(EXAMPLES_DIR), "--format", "jsonl", "--audit", str(audit)], env=ENV
+        app,
+        ["scan", str(EXAMPLES_DIR / "AWSLogs"), "--format", "jsonl", "--audit", str(audit)],
+        env=ENV,
     )
     assert result.exit_code == 0, result.output
     printed = [orjson.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]

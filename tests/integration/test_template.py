@@ -20,9 +20,17 @@ from tests.template import packaged_template, pattern_rules, resources_of
 # Reads what `make package` builds (osls, from npm): `make test` runs it, plain pytest does not.
 pytestmark = pytest.mark.packaged
 
-FUNCTIONS = ("Detect", "Notify", "Backfill", "Export", "Interactions", "Remediate")
+FUNCTIONS = ("Detect", "Notify", "Backfill", "Export", "Interactions", "Remediate", "Inventory")
 # Explicit denies a role may carry (everything else is an Allow), by role and Sid.
 DENIES = {("Remediate", "ProtectOwnRoles")}
+# Statements whose actions have no resource type, so IAM matches them only on "*": the
+# inventory's account-wide reads (credential report, authorization details, SSO instances).
+UNSCOPED = {("Inventory", "ReadAccountIdentities")}
+UNSCOPED_ACTIONS = {
+    "iam:GenerateCredentialReport", "iam:GetCredentialReport",
+    "iam:GetAccountAuthorizationDetails", "iam:GetServiceLastAccessedDetails",
+    "sso:ListInstances",
+}  # fmt: skip
 
 
 def _statements(role: dict[str, Any]) -> list[dict[str, Any]]:
@@ -99,6 +107,11 @@ def test_roles_are_least_privilege(function: str) -> None:
         for action in _as_list(statement["Action"]):
             assert "*" not in action, f"{function}: wildcard action {action}"
         for resource in _as_list(statement["Resource"]):
+            if (function, statement["Sid"]) in UNSCOPED:
+                assert set(statement["Action"]) <= UNSCOPED_ACTIONS, statement
+                assert all(a.split(":")[1].startswith(("Get", "List", "Generate"))
+                           for a in statement["Action"])  # fmt: skip
+                continue
             assert resource != "*", f"{function}: unscoped {statement['Sid']}"
             text = str(resource)
             if text.endswith("/*") or text.endswith(":*"):
@@ -107,7 +120,8 @@ def test_roles_are_least_privilege(function: str) -> None:
                 assert statement["Sid"] in {
                     "Logs", "EnrichmentReadOnly", "DecryptSlackToken", "ReadTrailLogs",
                     "WriteExports", "RemediationReadOnly", "RemediateUsers", "RemediateGroups",
-                    "RemediateRoles", "QuarantineUsers", "ProtectOwnRoles",
+                    "RemediateRoles", "QuarantineUsers", "ProtectOwnRoles", "ReadUsers",
+                    "ReadIdentityCenterUsers",
                 }, statement  # fmt: skip
         if statement["Sid"] in {"DecryptSlackToken", "EncryptExports"}:
             assert "kms:ViaService" in str(statement["Condition"])
@@ -136,10 +150,12 @@ def _readers(parameter: str) -> set[str]:
 
 
 def test_only_the_slack_functions_can_read_the_slack_secrets() -> None:
-    assert _readers("/iamwatch/slack-token") == {"NotifyRole", "InteractionsRole", "RemediateRole"}
+    # The inventory posts its weekly digest to Slack.
+    slack = {"NotifyRole", "InteractionsRole", "RemediateRole", "InventoryRole"}
+    assert _readers("/iamwatch/slack-token") == slack
     assert _readers("/iamwatch/slack-signing-secret") == {"InteractionsRole"}
     readers = {name for name, role in resources_of("AWS::IAM::Role").items() if "ssm:" in str(role)}
-    assert readers == {"NotifyRole", "InteractionsRole", "RemediateRole"}
+    assert readers == slack
 
 
 def _iam_writes(role: dict[str, Any]) -> set[str]:
@@ -148,7 +164,9 @@ def _iam_writes(role: dict[str, Any]) -> set[str]:
         for statement in _statements(role)
         if statement["Effect"] == "Allow"
         for action in _as_list(statement["Action"])
-        if action.startswith("iam:") and not action.split(":")[1].startswith(("Get", "List"))
+        # Generate* starts a report job (credential report, last accessed): it changes nothing.
+        if action.startswith("iam:")
+        and not action.split(":")[1].startswith(("Get", "List", "Generate"))
     }
 
 
@@ -275,6 +293,7 @@ def test_alarms_watch_dead_letters_and_errors() -> None:
         "RemediationDeadLetterQueue",
         "InteractionsLambdaFunction",
         "RemediateLambdaFunction",
+        "InventoryLambdaFunction",
     ):
         assert any(thing in w for w in watched), thing
 
@@ -339,6 +358,19 @@ def test_export_role_writes_only_under_the_export_prefix() -> None:
     assert statements["EncryptExports"]["Action"] == ["kms:GenerateDataKey"]
     assert statements["EncryptExports"]["Resource"] == {"Fn::GetAtt": ["ExportKey", "Arn"]}
     assert statements["AuditRead"]["Action"] == ["dynamodb:Query"]
+
+
+def test_inventory_runs_on_a_schedule_and_reads_iam_only() -> None:
+    (rule,) = [
+        r for r in resources_of("AWS::Events::Rule").values()
+        if r["Properties"]["Targets"][0]["Arn"]
+        == {"Fn::GetAtt": ["InventoryLambdaFunction", "Arn"]}
+    ]  # fmt: skip
+    assert rule["Properties"]["ScheduleExpression"] == "cron(0 6 ? * MON *)"
+    role = resources_of("AWS::IAM::Role")["InventoryRole"]
+    assert not _iam_writes(role)
+    function = resources_of("AWS::Lambda::Function")["InventoryLambdaFunction"]
+    assert function["Properties"]["Environment"]["Variables"]["IAMWATCH_ENRICHMENT"] == "false"
 
 
 def test_logs_are_retained_for_a_bounded_time() -> None:
