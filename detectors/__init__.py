@@ -1,4 +1,5 @@
-"""The detector catalogue. Registration is explicit: a detector exists when it is listed here."""
+"""The detector catalogue. Registration is explicit: a detector exists when it is listed here
+(or, from another package, through the ``iamwatch.detectors`` entry points: iamwatch.plugins)."""
 
 from detectors import (
     access_key_created,
@@ -18,6 +19,7 @@ from detectors import (
     root_account_used,
     user_added_to_group,
 )
+from iamwatch.plugins import installed_detectors
 from iamwatch.registry import Registry
 
 REGISTRY = Registry(
@@ -38,5 +40,6 @@ REGISTRY = Registry(
         cloudtrail_tampering.detect,
         identity_center_admin_assignment.detect,
         iamwatch_tampering.detect,
-    ]
+    ],
+    plugins=installed_detectors(),
 )

@@ -123,7 +123,7 @@ class Finding(BaseModel):
             event_source=record.event_source,
             event_id=record.event_id,
             dedup_key=dedup_key,
-            runbook_url=runbook_url_for(runbook_base_url, meta.id),
+            runbook_url=meta.runbook_url or runbook_url_for(runbook_base_url, meta.id),
             recommendation=hit.recommendation
             or meta.recommendation
             or principal.kind.recommendation,

@@ -22,7 +22,10 @@ if TYPE_CHECKING:
     from iamwatch.events import CloudTrailRecord
     from iamwatch.state import StateStore
 
-_ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+# Lowercase words joined by hyphens; a detector from another package (a plugin) puts its
+# namespace first, "acme.role-assumed-from-home", so it can never shadow a built-in one.
+_ID_PATTERN = re.compile(r"^(?:[a-z0-9]+(?:-[a-z0-9]+)*\.)?[a-z0-9]+(?:-[a-z0-9]+)*$")
+_RUNBOOK_URL_PATTERN = re.compile(r"^https://[^\s<>|]+$")
 _EVENT_SOURCE_PATTERN = re.compile(r"^[a-z0-9.-]+\.amazonaws\.com$")
 _EVENT_NAME_PATTERN = re.compile(r"^[A-Za-z0-9]+$")
 # A MITRE ATT&CK (Enterprise) technique, or sub-technique: T1098, T1098.001.
@@ -127,6 +130,15 @@ class DetectorMeta:
     # Of an own-rule detector's events, those the main rule routes too (the other half of
     # that mutual watch).
     main_rule_events: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # Where a plugin's runbook lives (https); built-in runbooks are runbooks/<id>.md under
+    # the configured runbook base URL.
+    runbook_url: str | None = None
+
+    @property
+    def namespace(self) -> str | None:
+        """The plugin's namespace ("acme" of "acme.role-assumed-from-home"); None: built in."""
+        head, dot, _ = self.id.partition(".")
+        return head if dot else None
 
     def __post_init__(self) -> None:
         problems = list(self._problems())
@@ -135,7 +147,12 @@ class DetectorMeta:
 
     def _problems(self) -> Iterator[str]:
         if not _ID_PATTERN.match(self.id):
-            yield "id must be lowercase words joined by hyphens"
+            yield (
+                "id must be lowercase words joined by hyphens (a plugin's after its namespace "
+                "and a dot)"
+            )
+        if self.runbook_url is not None and not _RUNBOOK_URL_PATTERN.match(self.runbook_url):
+            yield "runbook_url must be an https URL"
         for name in ("title", "description", "severity_rules", "next_step"):
             if not getattr(self, name).strip():
                 yield f"{name} is empty"
@@ -252,11 +269,28 @@ def detector(meta: DetectorMeta) -> Callable[[DetectFunction], Detector]:
 
 
 class Registry:
-    """All detectors, indexed for dispatch by event and by identity type."""
+    """All detectors, indexed for dispatch by event and by identity type: the built-in ones,
+    then those other packages add (``plugins``), which must carry a namespace in their ids and
+    a runbook URL of their own."""
 
-    def __init__(self, detectors: Iterable[Detector]) -> None:
+    def __init__(self, detectors: Iterable[Detector], plugins: Iterable[Detector] = ()) -> None:
         by_id: dict[str, Detector] = {}
-        for item in detectors:
+        built_in = list(detectors)
+        added = list(plugins)
+        for item in built_in:
+            if isinstance(item, Detector) and item.meta.namespace is not None:
+                raise RegistryError(f"built-in detector {item.meta.id!r} has a namespace")
+        for item in added:
+            if isinstance(item, Detector) and item.meta.namespace is None:
+                raise RegistryError(
+                    f"plugin detector {item.meta.id!r} ({item.module}) needs a namespace: "
+                    "'yourpackage.detector-name', so it cannot shadow a built-in detector"
+                )
+            if isinstance(item, Detector) and item.meta.runbook_url is None:
+                raise RegistryError(
+                    f"plugin detector {item.meta.id!r} ({item.module}) declares no runbook_url"
+                )
+        for item in [*built_in, *added]:
             if not isinstance(item, Detector):
                 raise RegistryError(f"{item!r} is not a Detector; decorate it with @detector(META)")
             if item.meta.id in by_id:
@@ -297,6 +331,11 @@ class Registry:
     @property
     def ids(self) -> tuple[str, ...]:
         return tuple(self._by_id)
+
+    @property
+    def built_in(self) -> tuple[Detector, ...]:
+        """The detectors iamwatch ships (the public catalogue), without plugins."""
+        return tuple(item for item in self._by_id.values() if item.meta.namespace is None)
 
     @property
     def identity_types(self) -> frozenset[str]:

@@ -397,19 +397,31 @@ class Settings(BaseModel):
         )
 
 
+# The settings the command line also takes as options, by the option's name.
+_OPTION_NAMES = {"state_path": "--state", "audit_path": "--audit"}
+
+
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Load and validate settings; raise ``SettingsError`` naming the offending setting."""
     if config_file is None and (configured := os.environ.get(CONFIG_ENV)):
         config_file = Path(configured)
     values: dict[str, Any] = {}
+    # Where each value came from, so an invalid one is reported where the user set it.
+    origins: dict[str, str] = {}
     if config_file is not None:
-        values.update(_from_config_file(config_file))
-    values.update(environment_values(Settings.model_fields, os.environ))
-    values.update({k: v for k, v in overrides.items() if v is not None})
+        from_file = _from_config_file(config_file)
+        values.update(from_file)
+        origins.update({key: f"{config_file}: {key}" for key in from_file})
+    from_environment = environment_values(Settings.model_fields, os.environ)
+    values.update(from_environment)
+    origins.update({key: f"{ENV_PREFIX}{key.upper()}" for key in from_environment})
+    given = {k: v for k, v in overrides.items() if v is not None}
+    values.update(given)
+    origins.update({key: _OPTION_NAMES[key] for key in given if key in _OPTION_NAMES})
     try:
         return Settings.model_validate(values)
     except ValidationError as error:
-        raise SettingsError(_describe(error)) from None
+        raise SettingsError(_describe(error, origins)) from None
 
 
 def environment_values(fields: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
@@ -440,12 +452,19 @@ def _from_config_file(path: Path) -> dict[str, Any]:
         raise SettingsError(f"{CONFIG_ENV}: {path}: {error}") from None
 
 
-def _describe(error: ValidationError) -> str:
+def _describe(error: ValidationError, origins: Mapping[str, str] | None = None) -> str:
+    """One line per problem, each under the name the user gave the setting: the config file
+    and key, the environment variable, or the option (the variable's name when unset)."""
+    origins = origins or {}
+
+    def named(field: str) -> str:
+        return origins.get(field, f"{ENV_PREFIX}{field.upper()}")
+
     lines = []
     for item in error.errors(include_input=False):
         cause = (item.get("ctx") or {}).get("error")
         if isinstance(cause, _FieldProblem):
-            lines.append(f"{ENV_PREFIX}{cause.field.upper()}: {cause.message}")
+            lines.append(f"{named(cause.field)}: {cause.message}")
             continue
         location = item["loc"]
         field = str(location[0]) if location else "settings"
@@ -455,5 +474,7 @@ def _describe(error: ValidationError) -> str:
         ]
         where = f"{', '.join(inner)}: " if inner else ""
         message = item["msg"].removeprefix("Value error, ")
-        lines.append(f"{ENV_PREFIX}{field.upper()}: {where}{message}")
+        if message == "Extra inputs are not permitted":
+            message = "not a setting iamwatch knows"
+        lines.append(f"{named(field)}: {where}{message}")
     return "; ".join(lines)

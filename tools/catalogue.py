@@ -31,12 +31,13 @@ def _cell(text: str) -> str:
 
 
 def table(registry: Registry) -> str:
-    """The catalogue as a Markdown table, one row per detector in registry order."""
+    """The catalogue as a Markdown table, one row per built-in detector in registry order
+    (plugins installed where this runs are not part of the catalogue iamwatch ships)."""
     rows = [
         "| " + " | ".join(HEADER) + " |",
         "|" + "---|" * len(HEADER),
     ]
-    for item in registry:
+    for item in registry.built_in:
         meta = item.meta
         cells = (f"`{meta.id}`", meta.description, meta.severity.value, meta.severity_rules)
         rows.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
