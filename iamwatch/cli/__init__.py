@@ -145,13 +145,16 @@ def _options(
 def _stderr_console() -> Console:
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False, soft_wrap=True, no_color=not OUTPUT.color)
+    # No colour means no escape codes at all: no bold or italic either.
+    plain = {} if OUTPUT.color else {"color_system": None}
+    return Console(stderr=True, highlight=False, soft_wrap=True, **plain)  # type: ignore[arg-type]
 
 
 def _stdout_console() -> Console:
     from rich.console import Console
 
-    return Console(no_color=not OUTPUT.color)
+    plain = {} if OUTPUT.color else {"color_system": None}
+    return Console(**plain)  # type: ignore[arg-type]
 
 
 def _info(message: str) -> None:
