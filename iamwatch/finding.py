@@ -39,6 +39,38 @@ def runbook_url_for(base_url: str, detector_id: str) -> str:
     return f"{base_url.rstrip('/')}/{detector_id}.md"
 
 
+def _bounded_fields(data: Any, bounds: dict[str, Any]) -> Any:
+    if not isinstance(data, dict):
+        return data
+    return {
+        name: bounds.get(name, clip)(value) if isinstance(value, str) else value
+        for name, value in data.items()
+    }
+
+
+class LinkedEvent(BaseModel):
+    """One event a sequence finding links: what happened, and the finding (if any) a
+    single-event detector raised about it, so the alert and the exports can point to it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    # The event's part in the sequence ("created", "credential", "admin", "sign-in", ...).
+    role: str
+    event_id: str
+    event_name: str
+    event_time: datetime
+    summary: str
+    # The single-event detector that reports this event, and its finding's id; ``None`` when no
+    # detector reports such an event on its own (a console sign-in with MFA).
+    detector: str | None = None
+    finding_id: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bounded(cls, data: Any) -> Any:
+        return _bounded_fields(data, {**_BOUNDS, "summary": lambda text: clip(text, 1024)})
+
+
 class Finding(BaseModel):
     """One detection, self-contained: everything an on-call engineer needs to start."""
 
@@ -70,6 +102,8 @@ class Finding(BaseModel):
     # Filled at alert time from read-only IAM look-ups, when enrichment is enabled.
     enrichment: dict[str, str] = Field(default_factory=dict)
     observations: tuple[str, ...] = ()
+    # A sequence's events, in the order they happened (empty for single-event findings).
+    links: tuple[LinkedEvent, ...] = ()
 
     @model_validator(mode="before")
     @classmethod
@@ -104,7 +138,7 @@ class Finding(BaseModel):
         account = record.account_id
         dedup_key = hit.dedup_key or ":".join((meta.id, account or "-", actor, hit.target or "-"))
         return cls(
-            finding_id=finding_id_for(meta.id, record.event_id),
+            finding_id=finding_id_for(meta.id, hit.identity or record.event_id),
             detector=meta.id,
             severity=hit.severity or meta.severity,
             title=meta.title,
@@ -129,4 +163,5 @@ class Finding(BaseModel):
             or principal.kind.recommendation,
             next_step=meta.next_step,
             details=dict(hit.details),
+            links=hit.links,
         )

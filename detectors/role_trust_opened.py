@@ -1,0 +1,114 @@
+"""role-trust-opened: a role's trust policy lets someone outside the trusted accounts assume
+it (another account, anyone, a foreign or unknown identity provider)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+
+import orjson
+
+from detectors._common import IAM, state_key, where, who
+from iamwatch.events import CloudTrailRecord, parse_timestamp
+from iamwatch.policy import parse_policy_document
+from iamwatch.registry import DetectionContext, DetectorMeta, Hit, detector
+from iamwatch.severity import Severity
+from iamwatch.trust import accounts_of, review_trust
+
+META = DetectorMeta(
+    id="role-trust-opened",
+    title="Role trust opened outside the trusted accounts",
+    severity=Severity.HIGH,
+    description=(
+        "iam CreateRole or UpdateAssumeRolePolicy whose trust policy lets a principal outside "
+        "the trusted accounts (the event's own and `IAMWATCH_TRUSTED_ACCOUNTS`; organizations "
+        "in `IAMWATCH_TRUSTED_ORGANIZATIONS`) assume the role: another account, `*` without a "
+        "condition restricting it to them, a federated principal of a foreign or unknown "
+        "provider. Service principals and same-account trust are not findings"
+    ),
+    severity_rules="High; critical when anyone (`*`) may assume the role.",
+    next_step="Find out who changed the trust and why; unless the outside principal is a known "
+    "partner, restore the previous trust policy.",
+    asff_type="TTPs/Persistence",
+    attack_techniques=("T1098.003", "T1199"),
+    events={IAM: frozenset({"CreateRole", "UpdateAssumeRolePolicy"})},
+    remediation_actions=("restore-trust-policy",),
+    recommendation=(
+        "Trust other accounts only through a reviewed list (IAMWATCH_TRUSTED_ACCOUNTS), restrict "
+        "`*` with aws:PrincipalOrgID, and pin web identity providers to an audience."
+    ),
+    # Remembers each role's last trust policy, so a finding can say what to restore.
+    stateful=True,
+)
+
+
+def _trust_key(account: str | None, role: str) -> str:
+    return state_key(f"{META.id}:trust:{account or '-'}:{role}")
+
+
+def _previous(context: DetectionContext, key: str, at: datetime) -> tuple[datetime, str] | None:
+    """The trust policy the role had before ``at``, as the last earlier event logged it."""
+    raw = context.state.recall(key)
+    if raw is None:
+        return None
+    try:
+        data = orjson.loads(raw)
+        moment = parse_timestamp(data["at"])
+        document = data["document"]
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
+    if not isinstance(document, str) or moment >= at:
+        # A later change arrived first (events come in any order): the earlier one is unknown.
+        return None
+    return moment, document
+
+
+def _keep(context: DetectionContext, key: str, at: datetime, document: str) -> None:
+    """Remember this policy as the role's latest, unless a later one is already known."""
+    raw = context.state.recall(key)
+    if raw is not None:
+        try:
+            if parse_timestamp(orjson.loads(raw)["at"]) > at:
+                return
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            pass
+    context.state.remember(key, orjson.dumps({"at": at.isoformat(), "document": document}).decode())
+
+
+@detector(META)
+def detect(record: CloudTrailRecord, context: DetectionContext) -> Iterator[Hit]:
+    if record.failed:
+        return
+    creating = record.event_name == "CreateRole"
+    role = record.request.get_str("roleName")
+    raw = record.request.get_raw("assumeRolePolicyDocument" if creating else "policyDocument")
+    parsed = parse_policy_document(raw)
+    if role is None or parsed is None:
+        return
+    document = orjson.dumps(parsed).decode()
+    key = _trust_key(record.account_id, role)
+    previous = None if creating else _previous(context, key, record.event_time)
+    _keep(context, key, record.event_time, document)
+    settings = context.settings
+    trust = review_trust(
+        parsed, record.account_id, settings.trusted_accounts, settings.trusted_organizations
+    )
+    if trust is None or not trust.outsiders:
+        return
+    outside = "; ".join(outsider.describe() for outsider in trust.outsiders)
+    details = {"roleName": role, "outsiders": outside}
+    if accounts := accounts_of(trust.outsiders):
+        details["foreignAccounts"] = ", ".join(accounts)
+    if trust.external_id_required:
+        details["externalId"] = "required (sts:ExternalId)"
+    if previous is not None:
+        details["previousPolicyTime"] = previous[0].isoformat().replace("+00:00", "Z")
+        details["previousPolicyDocument"] = previous[1]
+    action = "created role" if creating else "changed the trust policy of role"
+    yield Hit(
+        summary=f"{who(record)} {action} {role}, letting {outside} assume it {where(record)}.",
+        target=role,
+        target_type="iam-role",
+        severity=Severity.CRITICAL if trust.anyone else Severity.HIGH,
+        details=details,
+    )
