@@ -5,10 +5,12 @@ key, and every step looks both ways in time within the window: Lambda receives e
 order and a scan reads files in path order (one region after another), so the last step to
 arrive completes the sequence whichever step it is.
 
-A sequence is raised once. Its finding id comes from its first step (``Hit.identity``), and the
-first event to complete it claims it, with the claim made at the first step's time so that
-every later claimant of the same sequence meets it; re-processing the claiming event (a retry,
-a re-scan with ``--state``) raises the same finding again, any other event of it does not.
+A sequence is raised once. Its finding id comes from its first step (``Hit.identity``) and it
+is reported on its last step in time (``Hit.event``), so the finding reads the same whatever
+order its events arrived in. The first event to complete it claims it, the claim made at the
+first step's time so that every later claimant of the same sequence meets it; re-processing
+the claiming event (a retry, a re-scan with ``--state``) raises the same finding again, any
+other event of it does not.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import orjson
+from pydantic import ValidationError
 
 from detectors._common import state_key
 from iamwatch.events import CloudTrailRecord
-from iamwatch.finding import LinkedEvent, finding_id_for
+from iamwatch.finding import EventRef, LinkedEvent, finding_id_for
 from iamwatch.registry import DetectionContext
 from iamwatch.state import Note
 
@@ -39,6 +42,8 @@ class Step:
     detector: str | None = None
     # Facts remediation can use (an access key id, a policy, a group).
     facts: Mapping[str, str] = field(default_factory=dict)
+    # The event as a finding reports it (who, from where), for when it is the sequence's last.
+    ref: EventRef | None = None
 
     def encode(self) -> str:
         return orjson.dumps(
@@ -48,6 +53,7 @@ class Step:
                 "summary": self.summary,
                 "detector": self.detector,
                 "facts": dict(self.facts),
+                "event": self.ref.model_dump(mode="json") if self.ref else None,
             }
         ).decode()
 
@@ -61,6 +67,10 @@ class Step:
         if not isinstance(data, dict) or not isinstance(data.get("role"), str):
             return None
         facts = data.get("facts")
+        try:
+            ref = EventRef.model_validate(data.get("event"))
+        except ValidationError:
+            return None
         return cls(
             role=data["role"],
             event_id=note.event_id,
@@ -69,6 +79,7 @@ class Step:
             summary=str(data.get("summary") or ""),
             detector=data["detector"] if isinstance(data.get("detector"), str) else None,
             facts={str(k): str(v) for k, v in facts.items()} if isinstance(facts, dict) else {},
+            ref=ref,
         )
 
     def link(self) -> LinkedEvent:
@@ -106,6 +117,7 @@ def note_step(
         summary=summary,
         detector=detector,
         facts=dict(facts or {}),
+        ref=EventRef.of(record),
     )
     context.state.note(key, step.event_id, step.at, step.encode(), keep)
     return step
@@ -122,30 +134,23 @@ def steps_around(
 
 
 def claim(
-    context: DetectionContext, key: str, first: Step, current: Step, window: timedelta
+    context: DetectionContext, key: str, opening: Step, current: Step, window: timedelta
 ) -> bool:
-    """Whether ``current`` may raise the sequence that starts with ``first``."""
+    """Whether ``current`` may raise the sequence that ``opening`` starts."""
     return context.state.claim(
-        state_key(f"{key}:{first.event_id}"), current.event_id, first.at, window
+        state_key(f"{key}:{opening.event_id}"), current.event_id, opening.at, window
     )
 
 
-def pick(candidates: Sequence[Step], current: Step) -> Step:
-    """The step of a role to link: the current event if it is one of them (so the claiming
-    event is always among the links), else the earliest."""
-    for step in candidates:
-        if step.event_id == current.event_id:
-            return step
-    return candidates[0]
+def first(candidates: Sequence[Step]) -> Step:
+    """The step of a role to link when several qualify (two keys, say): the earliest, so the
+    finding depends on the events known, not on the order they arrived in."""
+    return min(candidates, key=lambda step: (step.at, step.event_id))
 
 
-def when(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def span(first: datetime, last: datetime) -> str:
+def span(start: datetime, end: datetime) -> str:
     """A duration in words, for summaries: "the same second", "14 minutes", "3 hours"."""
-    seconds = int((last - first).total_seconds())
+    seconds = int((end - start).total_seconds())
     if seconds <= 0:
         return "the same second"
     if seconds < 120:

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from detectors import console_login_without_mfa, console_password_created, console_password_reset
 from detectors._common import IAM, SIGNIN, target_user, where, who
-from detectors._sequence import Step, claim, note_step, pick, span, steps_around, subject_key, when
+from detectors._sequence import Step, claim, first, note_step, span, steps_around, subject_key
 from iamwatch.events import CloudTrailRecord
 from iamwatch.principal import PrincipalKind
 from iamwatch.registry import DetectionContext, DetectorMeta, Hit, detector
@@ -48,7 +48,6 @@ PASSWORD, SIGN_IN = "password", "sign-in"
 
 def _step(record: CloudTrailRecord) -> tuple[str, str, str, str | None] | None:
     """(user, role, summary, detector) when the event is a step of a takeover."""
-    at = when(record.event_time)
     if record.event_source == SIGNIN:
         principal = record.principal
         if record.console_login_result != "Success" or principal.kind is not PrincipalKind.IAM_USER:
@@ -57,7 +56,7 @@ def _step(record: CloudTrailRecord) -> tuple[str, str, str, str | None] | None:
             return None
         mfa = (record.extra.get_str("MFAUsed") or "").strip().lower()
         without = mfa == "no"
-        summary = f"console sign-in {'without' if without else 'with'} MFA {where(record)} at {at}"
+        summary = f"console sign-in {'without' if without else 'with'} MFA {where(record)}"
         # Only a sign-in without MFA is a finding of its own.
         return (
             principal.name,
@@ -72,13 +71,13 @@ def _step(record: CloudTrailRecord) -> tuple[str, str, str, str | None] | None:
         return (
             user,
             PASSWORD,
-            f"console password created by {who(record)} at {at}",
+            f"console password created by {who(record)}",
             (console_password_created.META.id),
         )
     return (
         user,
         PASSWORD,
-        f"console password reset by {who(record)} at {at}",
+        f"console password reset by {who(record)}",
         (console_password_reset.META.id),
     )
 
@@ -105,7 +104,7 @@ def detect(record: CloudTrailRecord, context: DetectionContext) -> Iterator[Hit]
             continue
         if not claim(context, key, password, current, WINDOW):
             continue
-        yield _hit(account, user, password, pick(sign_ins, current))
+        yield _hit(account, user, password, first(sign_ins))
 
 
 def _hit(account: str | None, user: str, password: Step, sign_in: Step) -> Hit:
@@ -119,4 +118,5 @@ def _hit(account: str | None, user: str, password: Step, sign_in: Step) -> Hit:
         details={"userName": user},
         identity=password.event_id,
         links=(password.link(), sign_in.link()),
+        event=sign_in.ref,
     )

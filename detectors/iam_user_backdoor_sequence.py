@@ -21,7 +21,7 @@ from detectors._common import (
     target_user,
     who,
 )
-from detectors._sequence import Step, claim, note_step, pick, span, steps_around, subject_key, when
+from detectors._sequence import Step, claim, first, note_step, span, steps_around, subject_key
 from iamwatch.events import CloudTrailRecord
 from iamwatch.policy import admin_managed_policy_name, grants_admin
 from iamwatch.registry import DetectionContext, DetectorMeta, Hit, detector
@@ -90,14 +90,9 @@ def _admin_group_key(account: str | None, group: str) -> str:
 def _step(record: CloudTrailRecord, context: DetectionContext) -> _Seen | None:
     """What this event does to which user, if it is a step; remembers groups given admin."""
     request, name, by = record.request, record.event_name, who(record)
-    at = when(record.event_time)
     if name == "CreateUser":
         user = request.get_str("userName") or record.response.get_str("user", "userName")
-        return (
-            _Seen(user, CREATED, f"created by {by} at {at}", iam_user_created.META.id)
-            if user
-            else None
-        )
+        return _Seen(user, CREATED, f"created by {by}", iam_user_created.META.id) if user else None
     if name == "CreateAccessKey":
         user = (
             request.get_str("userName")
@@ -106,11 +101,11 @@ def _step(record: CloudTrailRecord, context: DetectionContext) -> _Seen | None:
         )
         key = record.response.get_str("accessKey", "accessKeyId")
         facts = {"accessKeyId": key} if key else {}
-        summary = f"access key {key or '(id not logged)'} created by {by} at {at}"
+        summary = f"access key {key or '(id not logged)'} created by {by}"
         return _Seen(user, CREDENTIAL, summary, access_key_created.META.id, facts) if user else None
     if name == "CreateLoginProfile":
         user = target_user(record)
-        summary = f"console password created by {by} at {at}"
+        summary = f"console password created by {by}"
         return _Seen(user, CREDENTIAL, summary, console_password_created.META.id) if user else None
     if name in ("AttachGroupPolicy", "PutGroupPolicy"):
         group = request.get_str("groupName")
@@ -124,17 +119,17 @@ def _step(record: CloudTrailRecord, context: DetectionContext) -> _Seen | None:
         known = context.state.recall(_admin_group_key(record.account_id, group)) is not None
         if not (known or looks_administrative(group)):
             return None
-        summary = f"added to admin group {group} by {by} at {at}"
+        summary = f"added to admin group {group} by {by}"
         return _Seen(user, ADMIN, summary, user_added_to_group.META.id, {"groupName": group})
     user = request.get_str("userName")
     if not user or not _grants_admin(record):
         return None
     if name == "AttachUserPolicy":
         arn = request.get_str("policyArn") or ""
-        summary = f"{admin_managed_policy_name(arn)} attached by {by} at {at}"
+        summary = f"{admin_managed_policy_name(arn)} attached by {by}"
         return _Seen(user, ADMIN, summary, admin_policy_attached.META.id, {"policyArn": arn})
     policy = request.get_str("policyName") or "(unnamed)"
-    summary = f"inline policy {policy} allowing * on * put by {by} at {at}"
+    summary = f"inline policy {policy} allowing * on * put by {by}"
     return _Seen(user, ADMIN, summary, admin_policy_attached.META.id, {"policyName": policy})
 
 
@@ -170,7 +165,7 @@ def detect(record: CloudTrailRecord, context: DetectionContext) -> Iterator[Hit]
             continue
         if not claim(context, key, created, current, window):
             continue
-        yield _hit(account, seen.user, created, pick(credentials, current), pick(admins, current))
+        yield _hit(account, seen.user, created, first(credentials), first(admins))
 
 
 def _hit(account: str | None, user: str, created: Step, credential: Step, admin: Step) -> Hit:
@@ -188,4 +183,5 @@ def _hit(account: str | None, user: str, created: Step, credential: Step, admin:
         details=details,
         identity=created.event_id,
         links=tuple(step.link() for step in ordered),
+        event=ordered[-1].ref,
     )

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from detectors import console_login_without_mfa, mfa_device_removed
 from detectors._common import IAM, SIGNIN, target_user, where, who
-from detectors._sequence import Step, claim, note_step, pick, span, steps_around, subject_key, when
+from detectors._sequence import Step, claim, first, note_step, span, steps_around, subject_key
 from iamwatch.events import CloudTrailRecord
 from iamwatch.principal import PrincipalKind
 from iamwatch.registry import DetectionContext, DetectorMeta, Hit, detector
@@ -48,7 +48,6 @@ REMOVED, SIGN_IN = "mfa-removed", "sign-in"
 
 def _step(record: CloudTrailRecord) -> tuple[str, str, str, str] | None:
     """(user, role, summary, detector) when the event is a step of the sequence."""
-    at = when(record.event_time)
     if record.event_source == SIGNIN:
         principal = record.principal
         mfa = (record.extra.get_str("MFAUsed") or "").strip().lower()
@@ -59,7 +58,7 @@ def _step(record: CloudTrailRecord) -> tuple[str, str, str, str] | None:
             or mfa != "no"
         ):
             return None
-        summary = f"console sign-in without MFA {where(record)} at {at}"
+        summary = f"console sign-in without MFA {where(record)}"
         return principal.name, SIGN_IN, summary, console_login_without_mfa.META.id
     # DeactivateMFADevice names the user (or is the caller's own); deleting a virtual device
     # does not say whose it was, and a device must be deactivated before it can be deleted.
@@ -67,7 +66,7 @@ def _step(record: CloudTrailRecord) -> tuple[str, str, str, str] | None:
     if user is None:
         return None
     serial = record.request.get_str("serialNumber") or "(unknown)"
-    summary = f"MFA device {serial} deactivated by {who(record)} at {at}"
+    summary = f"MFA device {serial} deactivated by {who(record)}"
     return user, REMOVED, summary, mfa_device_removed.META.id
 
 
@@ -92,7 +91,7 @@ def detect(record: CloudTrailRecord, context: DetectionContext) -> Iterator[Hit]
             continue
         if not claim(context, key, removed, current, WINDOW):
             continue
-        yield _hit(account, user, removed, pick(sign_ins, current))
+        yield _hit(account, user, removed, first(sign_ins))
 
 
 def _hit(account: str | None, user: str, removed: Step, sign_in: Step) -> Hit:
@@ -106,4 +105,5 @@ def _hit(account: str | None, user: str, removed: Step, sign_in: Step) -> Hit:
         details={"userName": user},
         identity=removed.event_id,
         links=(removed.link(), sign_in.link()),
+        event=sign_in.ref,
     )

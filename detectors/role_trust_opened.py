@@ -46,33 +46,17 @@ def _trust_key(account: str | None, role: str) -> str:
     return state_key(f"{META.id}:trust:{account or '-'}:{role}")
 
 
-def _previous(context: DetectionContext, key: str, at: datetime) -> tuple[datetime, str] | None:
-    """The trust policy the role had before ``at``, as the last earlier event logged it."""
+def _latest(context: DetectionContext, key: str) -> tuple[datetime, str] | None:
+    """The last trust policy seen for the role, and when it was set."""
     raw = context.state.recall(key)
     if raw is None:
         return None
     try:
         data = orjson.loads(raw)
-        moment = parse_timestamp(data["at"])
-        document = data["document"]
+        moment, document = parse_timestamp(data["at"]), data["document"]
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
         return None
-    if not isinstance(document, str) or moment >= at:
-        # A later change arrived first (events come in any order): the earlier one is unknown.
-        return None
-    return moment, document
-
-
-def _keep(context: DetectionContext, key: str, at: datetime, document: str) -> None:
-    """Remember this policy as the role's latest, unless a later one is already known."""
-    raw = context.state.recall(key)
-    if raw is not None:
-        try:
-            if parse_timestamp(orjson.loads(raw)["at"]) > at:
-                return
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-            pass
-    context.state.remember(key, orjson.dumps({"at": at.isoformat(), "document": document}).decode())
+    return (moment, document) if isinstance(document, str) else None
 
 
 @detector(META)
@@ -87,8 +71,15 @@ def detect(record: CloudTrailRecord, context: DetectionContext) -> Iterator[Hit]
         return
     document = orjson.dumps(parsed).decode()
     key = _trust_key(record.account_id, role)
-    previous = None if creating else _previous(context, key, record.event_time)
-    _keep(context, key, record.event_time, document)
+    latest = _latest(context, key)
+    # Events arrive in any order: only a policy set before this change is the one it replaced,
+    # and only a later change than the one kept replaces it.
+    previous = latest if latest is not None and latest[0] < record.event_time else None
+    if latest is None or latest[0] <= record.event_time:
+        stored = {"at": record.event_time.isoformat(), "document": document}
+        context.state.remember(key, orjson.dumps(stored).decode())
+    if creating:
+        previous = None
     settings = context.settings
     trust = review_trust(
         parsed, record.account_id, settings.trusted_accounts, settings.trusted_organizations

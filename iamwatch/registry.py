@@ -19,7 +19,7 @@ from iamwatch.severity import Severity
 
 if TYPE_CHECKING:
     from iamwatch.events import CloudTrailRecord
-    from iamwatch.finding import LinkedEvent
+    from iamwatch.finding import EventRef, LinkedEvent
     from iamwatch.state import StateStore
 
 _ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -206,6 +206,9 @@ class Hit:
     identity: str | None = None
     # The events a sequence links, in the order they happened, its first event first.
     links: tuple[LinkedEvent, ...] = ()
+    # The event the finding is about, when it is not the record evaluated (a sequence reports
+    # its last event in time, whichever event completed it).
+    event: EventRef | None = None
 
 
 DEFAULT_SELF_PREFIX = "iamwatch-"
