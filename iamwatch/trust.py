@@ -235,14 +235,16 @@ class _Policy:
         return False
 
     def _trusted_organizations(self, key: str, values: list[str]) -> bool:
-        if any(_WILDCARD.search(value) for value in values):
+        # An org path is <org id>/<root>/<ou>/...: what follows the id may well be a wildcard,
+        # the id itself may not.
+        ids = {
+            value.split("/", 1)[0] if key == "aws:principalorgpaths" else value for value in values
+        }
+        if any(_WILDCARD.search(value) for value in ids):
             return False
         if not self.organizations:
             # No organization configured: a condition naming one is taken as the deployer's.
             return True
-        ids = {
-            value.split("/", 1)[0] if key == "aws:principalorgpaths" else value for value in values
-        }
         return ids <= self.organizations
 
     @staticmethod
