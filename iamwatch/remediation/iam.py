@@ -126,7 +126,10 @@ class IamSteps:
                     return False
                 self._anchors(step).disable_trust_anchor(trustAnchorId=step.trust_anchor_id)
             case ActionName.REVOKE_OLDER_SESSIONS:
-                # Every session issued before now; a second run moves the cut-off forward.
+                if before["present"]:
+                    # Already revoked (the policy records when); applying twice changes nothing.
+                    return False
+                # Every session issued before now is denied from now on.
                 cutoff = self._clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
                 self._put_inline(step, REVOKE_SESSIONS_TEMPLATE % cutoff)
         return True
@@ -173,14 +176,9 @@ class IamSteps:
                     return False
                 self._anchors(step).enable_trust_anchor(trustAnchorId=step.trust_anchor_id)
             case ActionName.REVOKE_OLDER_SESSIONS:
-                if before["present"]:
-                    if now.get("document") == before["document"]:
-                        return False
-                    self._put_inline(step, before["document"])
-                elif now["present"]:
-                    self._delete_inline(step)
-                else:
+                if not now["present"]:
                     return False
+                self._delete_inline(step)
         return True
 
     def _anchors(self, step: RemediationStep) -> Any:

@@ -447,8 +447,7 @@ def _revoke_older_sessions(finding: Finding) -> RemediationStep:
         "everything when aws:TokenIssueTime is earlier; the user's own keys keep working",
         command=command,
         reversible=True,
-        undo=f"deletes {REVOKE_SESSIONS_POLICY}, or puts back the policy of that name the user "
-        "had before",
+        undo=f"deletes {REVOKE_SESSIONS_POLICY} (nothing changes if the user already had it)",
         principal_type=PrincipalType.USER,
         principal_name=user,
         policy_name=REVOKE_SESSIONS_POLICY,
