@@ -27,6 +27,7 @@ from iamwatch.events import CloudTrailRecord
 from iamwatch.finding import EventRef, LinkedEvent, finding_id_for
 from iamwatch.registry import DetectionContext
 from iamwatch.state import Note
+from iamwatch.text import encodable_tree
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,16 +47,16 @@ class Step:
     ref: EventRef | None = None
 
     def encode(self) -> str:
-        return orjson.dumps(
-            {
-                "role": self.role,
-                "event_name": self.event_name,
-                "summary": self.summary,
-                "detector": self.detector,
-                "facts": dict(self.facts),
-                "event": self.ref.model_dump(mode="json") if self.ref else None,
-            }
-        ).decode()
+        note = {
+            "role": self.role,
+            "event_name": self.event_name,
+            "summary": self.summary,
+            "detector": self.detector,
+            "facts": dict(self.facts),
+            "event": self.ref.model_dump(mode="json") if self.ref else None,
+        }
+        # Names from the event may hold lone surrogates, which no store can encode.
+        return orjson.dumps(encodable_tree(note)).decode()
 
     @classmethod
     def decode(cls, note: Note) -> Step | None:

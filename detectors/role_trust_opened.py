@@ -13,6 +13,7 @@ from iamwatch.events import CloudTrailRecord, parse_timestamp
 from iamwatch.policy import parse_policy_document
 from iamwatch.registry import DetectionContext, DetectorMeta, Hit, detector
 from iamwatch.severity import Severity
+from iamwatch.text import encodable_tree
 from iamwatch.trust import accounts_of, review_trust
 
 META = DetectorMeta(
@@ -69,7 +70,8 @@ def detect(record: CloudTrailRecord, context: DetectionContext) -> Iterator[Hit]
     parsed = parse_policy_document(raw)
     if role is None or parsed is None:
         return
-    document = orjson.dumps(parsed).decode()
+    # A document that arrived as an object (EventBridge) may hold lone surrogates.
+    document = orjson.dumps(encodable_tree(parsed)).decode()
     key = _trust_key(record.account_id, role)
     latest = _latest(context, key)
     # Events arrive in any order: only a policy set before this change is the one it replaced,
