@@ -85,7 +85,7 @@ def test_a_sequence_alert_is_posted_once_and_threads_its_linked_alerts(
     findings = scan(str(EXAMPLES_DIR), "--slack", state=state, env=slack_env)
     scan(str(EXAMPLES_DIR), "--slack", state=state, env=slack_env)
     by_id = {f["finding_id"]: f for f in findings}
-    posted = Counter()
+    posted: Counter[str] = Counter()
     for message in slack.top_level():
         footer = message.blocks[-1]["elements"][0]["text"]
         match = re.match(r"Finding ([0-9a-f-]{36}) ", footer)
