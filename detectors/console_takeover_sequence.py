@@ -50,36 +50,25 @@ def _step(record: CloudTrailRecord) -> tuple[str, str, str, str | None] | None:
     """(user, role, summary, detector) when the event is a step of a takeover."""
     if record.event_source == SIGNIN:
         principal = record.principal
-        if record.console_login_result != "Success" or principal.kind is not PrincipalKind.IAM_USER:
+        if (
+            record.console_login_result != "Success"
+            or principal.kind is not PrincipalKind.IAM_USER
+            or principal.name is None
+        ):
             return None
-        if principal.name is None:
-            return None
-        mfa = (record.extra.get_str("MFAUsed") or "").strip().lower()
-        without = mfa == "no"
+        without = (record.extra.get_str("MFAUsed") or "").strip().lower() == "no"
         summary = f"console sign-in {'without' if without else 'with'} MFA {where(record)}"
         # Only a sign-in without MFA is a finding of its own.
-        return (
-            principal.name,
-            SIGN_IN,
-            summary,
-            console_login_without_mfa.META.id if without else None,
-        )
+        member = console_login_without_mfa.META.id if without else None
+        return principal.name, SIGN_IN, summary, member
     user = target_user(record)
-    if not console_password_reset.is_someone_else(record, user) or user is None:
+    if user is None or not console_password_reset.is_someone_else(record, user):
         return None
     if record.event_name == "CreateLoginProfile":
-        return (
-            user,
-            PASSWORD,
-            f"console password created by {who(record)}",
-            (console_password_created.META.id),
-        )
-    return (
-        user,
-        PASSWORD,
-        f"console password reset by {who(record)}",
-        (console_password_reset.META.id),
-    )
+        summary = f"console password created by {who(record)}"
+        return user, PASSWORD, summary, console_password_created.META.id
+    summary = f"console password reset by {who(record)}"
+    return user, PASSWORD, summary, console_password_reset.META.id
 
 
 @detector(META)
@@ -98,9 +87,8 @@ def detect(record: CloudTrailRecord, context: DetectionContext) -> Iterator[Hit]
         sign_ins = [
             s for s in around if s.role == SIGN_IN and password.at <= s.at <= password.at + WINDOW
         ]
-        if not sign_ins or current.event_id not in {password.event_id} | {
-            s.event_id for s in sign_ins
-        }:
+        involved = {password.event_id} | {s.event_id for s in sign_ins}
+        if not sign_ins or current.event_id not in involved:
             continue
         if not claim(context, key, password, current, WINDOW):
             continue
