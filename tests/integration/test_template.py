@@ -433,3 +433,12 @@ def test_every_role_grants_exactly_the_reviewed_allow_list() -> None:
         orjson.loads(FORWARDER.read_bytes()), "forwarder"
     )
     assert granted == allowed, "a role changed: review it, then update deploy/iam-allowlist.json"
+
+
+def test_roles_may_trust_the_deployments_account_and_the_organization() -> None:
+    """role-trust-opened trusts each event's own account; deployed, also the account iamwatch
+    runs in, the accounts of the trustedAccounts parameter and the organization."""
+    for name, function in resources_of("AWS::Lambda::Function").items():
+        variables = function["Properties"]["Environment"]["Variables"]
+        assert variables["IAMWATCH_TRUSTED_ACCOUNTS"] == {"Fn::Sub": "${AWS::AccountId},"}, name
+        assert variables["IAMWATCH_TRUSTED_ORGANIZATIONS"] == "", name
