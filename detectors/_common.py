@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from iamwatch.events import CloudTrailRecord
 from iamwatch.principal import PrincipalKind
 from iamwatch.text import bounded_key
@@ -10,6 +12,16 @@ IAM = "iam.amazonaws.com"
 SIGNIN = "signin.amazonaws.com"
 CLOUDTRAIL = "cloudtrail.amazonaws.com"
 IDENTITY_CENTER = "sso.amazonaws.com"
+IDENTITY_STORE = "sso-directory.amazonaws.com"
+STS = "sts.amazonaws.com"
+ROLES_ANYWHERE = "rolesanywhere.amazonaws.com"
+
+_ADMIN_LOOKING = re.compile(r"admin|power[-_ ]?users?|super[-_ ]?users?|full[-_ ]?access", re.I)
+
+
+def looks_administrative(group: str | None) -> bool:
+    """Whether a group's name suggests administrator power (Admins, PowerUsers, ...)."""
+    return bool(group and _ADMIN_LOOKING.search(group))
 
 
 def who(record: CloudTrailRecord) -> str:

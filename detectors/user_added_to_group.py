@@ -1,9 +1,8 @@
 """user-added-to-group: an IAM user gained a group's permissions."""
 
-import re
 from collections.abc import Iterator
 
-from detectors._common import IAM, where, who
+from detectors._common import IAM, looks_administrative, where, who
 from iamwatch.events import CloudTrailRecord
 from iamwatch.registry import DetectionContext, DetectorMeta, Hit, detector
 from iamwatch.severity import Severity
@@ -22,8 +21,6 @@ META = DetectorMeta(
     enrichment_permissions=("iam:ListGroupsForUser", "iam:ListUserTags"),
 )
 
-_ADMIN_LOOKING = re.compile(r"admin|power[-_ ]?users?|super[-_ ]?users?|full[-_ ]?access", re.I)
-
 
 @detector(META)
 def detect(record: CloudTrailRecord, context: DetectionContext) -> Iterator[Hit]:
@@ -31,7 +28,7 @@ def detect(record: CloudTrailRecord, context: DetectionContext) -> Iterator[Hit]
         return
     group = record.request.get_str("groupName")
     user = record.request.get_str("userName")
-    administrative = bool(group and _ADMIN_LOOKING.search(group))
+    administrative = looks_administrative(group)
     yield Hit(
         summary=f"{who(record)} added IAM user {user or '(unknown)'} to "
         f"{'administrative-looking ' if administrative else ''}group {group or '(unknown)'} "

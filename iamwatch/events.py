@@ -233,6 +233,8 @@ class CloudTrailRecord(_Model):
     request_parameters: JsonObject = Field(default_factory=Params, alias="requestParameters")
     response_elements: JsonObject = Field(default_factory=Params, alias="responseElements")
     additional_event_data: JsonObject = Field(default_factory=Params, alias="additionalEventData")
+    # AWS service events (Identity Center sign-ins among them) report their outcome here.
+    service_event_details: JsonObject = Field(default_factory=Params, alias="serviceEventDetails")
     request_id: OptStr = Field(default=None, alias="requestID")
     event_id: Annotated[str, BeforeValidator(_identifier)] = Field(alias="eventID")
     read_only: OptBool = Field(default=None, alias="readOnly")
@@ -281,10 +283,15 @@ class CloudTrailRecord(_Model):
 
     @property
     def failed(self) -> bool:
-        """The call did not do what it asked: it has an errorCode, or is a failed sign-in."""
+        """The call did not do what it asked: it has an errorCode, or it reports a failure the
+        way sign-in events do, without one: ``{"ConsoleLogin": "Failure"}`` or
+        ``{"PasswordUpdated": "Failure"}`` in responseElements, ``{"UserAuthentication":
+        "Failure"}`` or ``{"CredentialVerification": "Failure"}`` in serviceEventDetails."""
         if self.error_code is not None:
             return True
-        return self.console_login_result == "Failure"
+        return _reports_failure(self.response_elements) or _reports_failure(
+            self.service_event_details
+        )
 
     @property
     def via_aws_service(self) -> bool:
@@ -304,6 +311,13 @@ class CloudTrailRecord(_Model):
     @cached_property
     def principal(self) -> Principal:
         return classify(self.user_identity, self.additional_event_data)
+
+
+def _reports_failure(outcome: Params) -> bool:
+    """A top-level ``"Failure"`` (any case): the shape every sign-in event reports one in."""
+    return any(
+        isinstance(value, str) and value.strip().lower() == "failure" for value in outcome.values()
+    )
 
 
 def _optional_str_or_none(value: object) -> str | None:

@@ -39,6 +39,80 @@ def runbook_url_for(base_url: str, detector_id: str) -> str:
     return f"{base_url.rstrip('/')}/{detector_id}.md"
 
 
+def _bounded_fields(data: Any, bounds: dict[str, Any]) -> Any:
+    if not isinstance(data, dict):
+        return data
+    return {
+        name: bounds.get(name, clip)(value) if isinstance(value, str) else value
+        for name, value in data.items()
+    }
+
+
+class EventRef(BaseModel):
+    """The event a finding is about, when that is not the record being evaluated: a sequence
+    is completed by whichever of its events arrives last, but is reported on its last event in
+    time, so the finding reads the same whatever order its events came in."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_id: str
+    event_time: datetime
+    event_name: str
+    event_source: str
+    account: str | None = None
+    region: str | None = None
+    actor: str
+    actor_kind: PrincipalKind
+    actor_name: str
+    source_ip: str | None = None
+    user_agent: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bounded(cls, data: Any) -> Any:
+        return _bounded_fields(data, _BOUNDS)
+
+    @classmethod
+    def of(cls, record: CloudTrailRecord) -> EventRef:
+        principal = record.principal
+        return cls(
+            event_id=record.event_id,
+            event_time=record.event_time,
+            event_name=record.event_name,
+            event_source=record.event_source,
+            account=record.account_id,
+            region=record.aws_region,
+            actor=principal.arn or principal.display,
+            actor_kind=principal.kind,
+            actor_name=principal.display,
+            source_ip=record.source_ip_address,
+            user_agent=record.user_agent,
+        )
+
+
+class LinkedEvent(BaseModel):
+    """One event a sequence finding links: what happened, and the finding (if any) a
+    single-event detector raised about it, so the alert and the exports can point to it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    # The event's part in the sequence ("created", "credential", "admin", "sign-in", ...).
+    role: str
+    event_id: str
+    event_name: str
+    event_time: datetime
+    summary: str
+    # The single-event detector that reports this event, and its finding's id; ``None`` when no
+    # detector reports such an event on its own (a console sign-in with MFA).
+    detector: str | None = None
+    finding_id: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bounded(cls, data: Any) -> Any:
+        return _bounded_fields(data, {**_BOUNDS, "summary": lambda text: clip(text, 1024)})
+
+
 class Finding(BaseModel):
     """One detection, self-contained: everything an on-call engineer needs to start."""
 
@@ -70,6 +144,8 @@ class Finding(BaseModel):
     # Filled at alert time from read-only IAM look-ups, when enrichment is enabled.
     enrichment: dict[str, str] = Field(default_factory=dict)
     observations: tuple[str, ...] = ()
+    # A sequence's events, in the order they happened (empty for single-event findings).
+    links: tuple[LinkedEvent, ...] = ()
 
     @model_validator(mode="before")
     @classmethod
@@ -99,34 +175,36 @@ class Finding(BaseModel):
         hit: Hit,
         runbook_base_url: str = DEFAULT_RUNBOOK_BASE_URL,
     ) -> Finding:
-        principal = record.principal
-        actor = principal.arn or principal.display
-        account = record.account_id
-        dedup_key = hit.dedup_key or ":".join((meta.id, account or "-", actor, hit.target or "-"))
+        event = hit.event or EventRef.of(record)
+        account = event.account
+        dedup_key = hit.dedup_key or ":".join(
+            (meta.id, account or "-", event.actor, hit.target or "-")
+        )
         return cls(
-            finding_id=finding_id_for(meta.id, record.event_id),
+            finding_id=finding_id_for(meta.id, hit.identity or record.event_id),
             detector=meta.id,
             severity=hit.severity or meta.severity,
             title=meta.title,
             summary=hit.summary,
-            actor=actor,
-            actor_kind=principal.kind,
-            actor_name=principal.display,
+            actor=event.actor,
+            actor_kind=event.actor_kind,
+            actor_name=event.actor_name,
             target=hit.target,
             target_type=hit.target_type,
             account=account,
-            region=record.aws_region,
-            source_ip=record.source_ip_address,
-            user_agent=record.user_agent,
-            event_time=record.event_time,
-            event_name=record.event_name,
-            event_source=record.event_source,
-            event_id=record.event_id,
+            region=event.region,
+            source_ip=event.source_ip,
+            user_agent=event.user_agent,
+            event_time=event.event_time,
+            event_name=event.event_name,
+            event_source=event.event_source,
+            event_id=event.event_id,
             dedup_key=dedup_key,
             runbook_url=meta.runbook_url or runbook_url_for(runbook_base_url, meta.id),
             recommendation=hit.recommendation
             or meta.recommendation
-            or principal.kind.recommendation,
+            or event.actor_kind.recommendation,
             next_step=meta.next_step,
             details=dict(hit.details),
+            links=hit.links,
         )

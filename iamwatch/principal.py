@@ -88,25 +88,30 @@ def classify(identity: UserIdentity, additional_event_data: Params | None = None
     """Classify a record's userIdentity.
 
     ``additional_event_data`` lets a console sign-in federated through SAML (which CloudTrail
-    logs as an assumed role with ``SamlProviderArn``) be recognised as federated.
+    logs with ``SamlProviderArn``, usually as an assumed role) be recognised as federated
+    whatever its userIdentity type says, and an Identity Center sign-in (userIdentity type
+    "Unknown", ``CredentialType`` in additionalEventData) as an Identity Center user.
     """
     identity_type = identity.type
     arn = identity.arn
     account = identity.account_id
 
+    if identity_type != "AssumedRole" and _saml_sign_in(additional_event_data):
+        # A console sign-in through a SAML provider is federation whatever type the record
+        # claims: MFA, if any, happened at the identity provider.
+        name = identity.user_name or _last_segment(arn) or identity.principal_id
+        return Principal(kind=PrincipalKind.FEDERATED, arn=arn, name=name, account_id=account)
+    if identity_type in (None, "Unknown", "IdentityCenterUser") and _identity_center_sign_in(
+        identity, additional_event_data
+    ):
+        return _identity_center_user(identity, additional_event_data)
     if identity_type == "Root":
         return Principal(kind=PrincipalKind.ROOT, arn=arn, name="root", account_id=account)
     if identity_type == "IAMUser":
         name = identity.user_name or _last_segment(arn)
         return Principal(kind=PrincipalKind.IAM_USER, arn=arn, name=name, account_id=account)
     if identity_type == "IdentityCenterUser":
-        on_behalf_of = identity.on_behalf_of.user_id if identity.on_behalf_of else None
-        return Principal(
-            kind=PrincipalKind.IDENTITY_CENTER_USER,
-            arn=arn,
-            name=identity.user_name or on_behalf_of,
-            account_id=account,
-        )
+        return _identity_center_user(identity, additional_event_data)
     if identity_type in ("SAMLUser", "WebIdentityUser", "FederatedUser"):
         name = identity.user_name or _last_segment(arn) or identity.principal_id
         return Principal(kind=PrincipalKind.FEDERATED, arn=arn, name=name, account_id=account)
@@ -127,6 +132,36 @@ def classify(identity: UserIdentity, additional_event_data: Params | None = None
         arn=arn,
         name=identity.user_name or _last_segment(arn),
         account_id=account,
+    )
+
+
+def _saml_sign_in(extra: Params | None) -> bool:
+    return extra is not None and extra.get_str("SamlProviderArn") is not None
+
+
+# Identity Center's own sign-in events (signin.amazonaws.com CredentialChallenge,
+# CredentialVerification, UserAuthentication) log the person as userIdentity type "Unknown"
+# (newer records "IdentityCenterUser") and carry these in additionalEventData.
+_IDENTITY_CENTER_SIGN_IN_MARKS = ("CredentialType", "AuthWorkflowID")
+
+
+def _identity_center_sign_in(identity: UserIdentity, extra: Params | None) -> bool:
+    if identity.on_behalf_of is not None or identity.credential_id is not None:
+        return True
+    return extra is not None and any(
+        extra.get_str(mark) is not None for mark in _IDENTITY_CENTER_SIGN_IN_MARKS
+    )
+
+
+def _identity_center_user(identity: UserIdentity, extra: Params | None) -> Principal:
+    on_behalf_of = identity.on_behalf_of.user_id if identity.on_behalf_of else None
+    typed = extra.get_str("UserName") if extra is not None else None
+    return Principal(
+        kind=PrincipalKind.IDENTITY_CENTER_USER,
+        # Sign-in records log an empty ARN (None here) and the account id as principalId.
+        arn=identity.arn,
+        name=identity.user_name or typed or on_behalf_of,
+        account_id=identity.account_id,
     )
 
 
@@ -151,7 +186,7 @@ def _classify_role_session(identity: UserIdentity, extra: Params | None) -> Prin
         and context.web_id_federation_data
         and context.web_id_federation_data.federated_provider
     )
-    federated_by_saml = extra is not None and extra.get_str("SamlProviderArn") is not None
+    federated_by_saml = _saml_sign_in(extra)
     if federated_by_web_identity or federated_by_saml:
         return Principal(kind=PrincipalKind.FEDERATED, **common)
     return Principal(kind=PrincipalKind.ASSUMED_ROLE, **common)

@@ -20,6 +20,7 @@ from iamwatch.severity import Severity
 
 if TYPE_CHECKING:
     from iamwatch.events import CloudTrailRecord
+    from iamwatch.finding import EventRef, LinkedEvent
     from iamwatch.state import StateStore
 
 # Lowercase words joined by hyphens; a detector from another package (a plugin) puts its
@@ -217,6 +218,15 @@ class Hit:
     dedup_key: str | None = None
     recommendation: str | None = None
     details: Mapping[str, str] = field(default_factory=dict)
+    # What the finding id derives from instead of the record's eventID. A sequence is raised by
+    # whichever of its events completes it, and they arrive in any order: its finding id comes
+    # from its first event, so it is the same finding however it was completed.
+    identity: str | None = None
+    # The events a sequence links, in the order they happened, its first event first.
+    links: tuple[LinkedEvent, ...] = ()
+    # The event the finding is about, when it is not the record evaluated (a sequence reports
+    # its last event in time, whichever event completed it).
+    event: EventRef | None = None
 
 
 DEFAULT_SELF_PREFIX = "iamwatch-"
@@ -234,6 +244,11 @@ class DetectionSettings:
     # ...and the Slack token lives in this SSM parameter or Secrets Manager secret.
     self_token_parameter: str = DEFAULT_SLACK_PARAMETER
     self_token_secret: str | None = None
+    # Accounts (besides each record's own) and AWS Organizations a role may trust.
+    trusted_accounts: frozenset[str] = frozenset()
+    trusted_organizations: frozenset[str] = frozenset()
+    # How long the steps of a backdoored IAM user (created, credential, admin) may span.
+    backdoor_window: timedelta = timedelta(hours=30)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,9 @@ REMEDIATION_ACTIONS = frozenset(
         "detach-policy",
         "remove-from-group",
         "quarantine-user",
+        "restore-trust-policy",
+        "disable-trust-anchor",
+        "revoke-older-sessions",
     }
 )
 _ID = re.compile(r"[a-z0-9-]+")

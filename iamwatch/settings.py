@@ -62,6 +62,8 @@ _SELF_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 # Slack user ids (U... for most users, W... on Enterprise Grid): the only form an approver
 # may be given in, and the only form ever rendered back as a <@mention>.
 SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,30}$")
+_ACCOUNT_ID = re.compile(r"^\d{12}$")
+_ORGANIZATION_ID = re.compile(r"^o-[a-z0-9]{10,32}$")
 _SIGNING_SECRET_SOURCES = (
     "slack_signing_secret",
     "slack_signing_secret_ssm_parameter",
@@ -104,6 +106,13 @@ class Settings(BaseModel):
     # The prefix of iamwatch's own resource names (iamwatch-<stage>- when deployed), which
     # the self-tamper detector watches.
     self_prefix: str = DEFAULT_SELF_PREFIX
+    # Accounts (besides each event's own) and AWS Organizations a role's trust policy may name
+    # without a finding; comma-separated in the environment.
+    trusted_accounts: tuple[str, ...] = ()
+    trusted_organizations: tuple[str, ...] = ()
+    # How far apart a new IAM user's creation, credential and admin grant may be and still be
+    # one backdoor sequence.
+    backdoor_sequence_window_hours: int = Field(default=30, ge=1, le=30 * 24)
 
     # Slack: a bot token (from one of three places) and channels, or an incoming webhook.
     slack_token: SecretStr | None = None
@@ -225,6 +234,33 @@ class Settings(BaseModel):
         if value is not None and any(char.isspace() for char in value.get_secret_value()):
             raise ValueError("must be the app's signing secret, without spaces")
         return value
+
+    @field_validator("trusted_accounts", "trusted_organizations", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("trusted_accounts")
+    @classmethod
+    def _account_ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            if not _ACCOUNT_ID.match(item):
+                raise ValueError(
+                    "must be 12-digit AWS account ids such as 111122223333, separated by commas"
+                )
+        return tuple(dict.fromkeys(value))
+
+    @field_validator("trusted_organizations")
+    @classmethod
+    def _organization_ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            if not _ORGANIZATION_ID.match(item):
+                raise ValueError(
+                    "must be AWS Organizations ids such as o-a1b2c3d4e5, separated by commas"
+                )
+        return tuple(dict.fromkeys(value))
 
     @field_validator("slack_approvers", mode="before")
     @classmethod
@@ -394,6 +430,9 @@ class Settings(BaseModel):
             self_prefix=self.self_prefix,
             self_token_parameter=self.slack_token_ssm_parameter or DEFAULT_SLACK_PARAMETER,
             self_token_secret=self.slack_token_secret_id,
+            trusted_accounts=frozenset(self.trusted_accounts),
+            trusted_organizations=frozenset(self.trusted_organizations),
+            backdoor_window=timedelta(hours=self.backdoor_sequence_window_hours),
         )
 
 

@@ -9,11 +9,21 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
 from iamwatch.text import bounded_key
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """What a detector noted about one event under a key (a step of a sequence)."""
+
+    event_id: str
+    at: datetime
+    value: str
 
 
 class StateStore(Protocol):
@@ -30,6 +40,16 @@ class StateStore(Protocol):
 
     def recall(self, key: str) -> str | None: ...
 
+    def note(self, key: str, event_id: str, at: datetime, value: str, keep: timedelta) -> None:
+        """Keep ``value`` about the event at ``at`` under ``key``, for at least ``keep`` after
+        ``at``. Noting the same event again replaces its value, so replays add nothing."""
+        ...
+
+    def notes(self, key: str, start: datetime, end: datetime) -> list[Note]:
+        """The events noted under ``key`` at times in ``[start, end]``, oldest first (ties by
+        event id), whatever order they were noted in: sequence detectors look both ways."""
+        ...
+
 
 _SCHEMA = """
 create table if not exists window_events (
@@ -42,6 +62,11 @@ create table if not exists claims (
     primary key (key, event_id)
 );
 create table if not exists facts (key text primary key, value text not null);
+create table if not exists notes (
+    key text not null, event_id text not null, at real not null, value text not null,
+    primary key (key, event_id)
+);
+create index if not exists notes_by_time on notes (key, at);
 """
 
 
@@ -100,6 +125,27 @@ class SQLiteStateStore:
     def recall(self, key: str) -> str | None:
         row = self._db.execute("select value from facts where key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
+
+    def note(self, key: str, event_id: str, at: datetime, value: str, keep: timedelta) -> None:
+        # Kept until the file is deleted: a scan's state is as long-lived as the user wants.
+        self._db.execute(
+            "insert into notes (key, event_id, at, value) values (?, ?, ?, ?) "
+            "on conflict (key, event_id) do update set value = excluded.value, at = excluded.at",
+            (key, event_id, at.timestamp(), value),
+        )
+
+    def notes(self, key: str, start: datetime, end: datetime) -> list[Note]:
+        rows = self._db.execute(
+            "select event_id, at, value from notes where key = ? and at >= ? and at <= ? "
+            "order by at, event_id",
+            (key, start.timestamp(), end.timestamp()),
+        ).fetchall()
+        return [
+            Note(
+                event_id=str(event_id), at=datetime.fromtimestamp(moment, tz=UTC), value=str(value)
+            )
+            for event_id, moment, value in rows
+        ]
 
 
 class EventLedger(Protocol):

@@ -199,15 +199,28 @@ def s3_notifications(bucket: str, keys: list[str]) -> dict[str, Any]:
     return {"Records": records}
 
 
+# CloudTrail's eventType -> the detail-type EventBridge gives the event.
+DETAIL_TYPES = {
+    "AwsConsoleSignIn": "AWS Console Sign In via CloudTrail",
+    "AwsServiceEvent": "AWS Service Event via CloudTrail",
+    "AwsApiCall": "AWS API Call via CloudTrail",
+}
+
+
 def eventbridge_event(record: dict[str, Any]) -> dict[str, Any]:
-    """The envelope EventBridge wraps a CloudTrail record in."""
-    source = record["eventSource"].split(".")[0]
+    """The envelope EventBridge wraps a CloudTrail record in: ``aws.<service>`` as source (the
+    service of ``sso-directory.amazonaws.com`` is ``sso-directory``), the detail type of its
+    eventType (Identity Center's sign-ins are service events, not console sign-ins)."""
+    source = record["eventSource"].removesuffix(".amazonaws.com")
+    default = (
+        "AWS Console Sign In via CloudTrail"
+        if source == "signin"
+        else "AWS API Call via CloudTrail"
+    )
     return {
         "version": "0",
         "id": str(uuid.uuid5(uuid.NAMESPACE_URL, record["eventID"])),
-        "detail-type": "AWS Console Sign In via CloudTrail"
-        if source == "signin"
-        else "AWS API Call via CloudTrail",
+        "detail-type": DETAIL_TYPES.get(record.get("eventType", ""), default),
         "source": f"aws.{source}",
         "account": record.get("recipientAccountId", "123456789012"),
         "time": record["eventTime"],
@@ -222,8 +235,10 @@ def route_through_eventbridge(
     records: list[dict[str, Any]],
     rules: list[str] | None = None,
     source: str | None = None,
+    patterns: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Deploy the packaged template's rules (or those named in ``rules``) into moto's
+    """Deploy the packaged template's rules (or those named in ``rules``, or the event
+    ``patterns`` given, another template's) into moto's
     EventBridge with an SQS target (moto cannot invoke Lambda), put each record as CloudTrail
     would (or, with ``source``, as anyone allowed on the bus could), and return the events
     that the rules delivered: exactly what the detect function would be invoked with (an
@@ -238,13 +253,15 @@ def route_through_eventbridge(
         "QueueArn"
     ]
     deployed = [
-        rule
+        rule["Properties"]["EventPattern"]
         for rule in pattern_rules().values()
         if rules is None or rule["Properties"]["Name"] in rules
     ]
+    if patterns is not None:
+        deployed = patterns  # another template's rules (the regional forwarder's)
     assert deployed, rules
-    for index, rule in enumerate(deployed, start=1):
-        pattern = orjson.dumps(rule["Properties"]["EventPattern"]).decode()
+    for index, event_pattern in enumerate(deployed, start=1):
+        pattern = orjson.dumps(event_pattern).decode()
         events.put_rule(Name=f"{name}-{index}", EventPattern=pattern)
         events.put_targets(Rule=f"{name}-{index}", Targets=[{"Id": "detect", "Arn": arn}])
     for start in range(0, len(records), 10):

@@ -34,3 +34,24 @@ def pattern_rules() -> dict[str, dict[str, Any]]:
         for name, rule in resources_of("AWS::Events::Rule").items()
         if "EventPattern" in rule["Properties"]
     }
+
+
+FORWARDER = (
+    ROOT / "deploy" / "forwarder" / ".serverless" / "cloudformation-template-update-stack.json"
+)
+
+
+@cache
+def forwarder_template() -> dict[str, Any]:
+    assert FORWARDER.is_file(), "no packaged forwarder: run `make package` (make test does)"
+    template: dict[str, Any] = orjson.loads(FORWARDER.read_bytes())
+    return template
+
+
+def forwarder_rules() -> dict[str, dict[str, Any]]:
+    """The regional forwarder's rules, by logical name."""
+    return {
+        name: resource
+        for name, resource in forwarder_template()["Resources"].items()
+        if resource["Type"] == "AWS::Events::Rule"
+    }

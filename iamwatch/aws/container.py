@@ -48,6 +48,15 @@ class Clients:
             client = self._clients[service] = self._session.client(service)
         return client
 
+    def regional(self, service: str, region: str) -> Any:
+        """A client for ``service`` in ``region`` (Roles Anywhere trust anchors are regional);
+        a ``given`` client of that service is used in every region."""
+        key = f"{service}@{region}"
+        client = self._clients.get(service) or self._clients.get(key)
+        if client is None:
+            client = self._clients[key] = self._session.client(service, region_name=region)
+        return client
+
     @cached_property
     def _session(self) -> Any:
         import boto3

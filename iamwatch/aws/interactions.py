@@ -98,7 +98,12 @@ def build_queued_remediations(runtime: Container) -> QueuedRemediations:
     account = runtime.account_id
     return QueuedRemediations(
         audit=runtime.audit,
-        remediator=Remediator(runtime.client("iam"), runtime.audit, account=account),
+        remediator=Remediator(
+            runtime.client("iam"),
+            runtime.audit,
+            account=account,
+            rolesanywhere=lambda region: runtime.clients.regional("rolesanywhere", region),
+        ),
         replies=WebApiReplies(
             slack_token_source(settings),
             api_url=settings.slack_api_url,

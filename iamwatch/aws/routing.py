@@ -20,6 +20,10 @@ from iamwatch.registry import Detector, Registry
 
 API_CALL = "AWS API Call via CloudTrail"
 SIGN_IN = "AWS Console Sign In via CloudTrail"
+# Events AWS services emit without an API call: Identity Center's sign-in events
+# (UserAuthentication, eventType AwsServiceEvent) arrive with this detail type.
+SERVICE_EVENT = "AWS Service Event via CloudTrail"
+DETAIL_TYPES = (API_CALL, SIGN_IN, SERVICE_EVENT)
 PATTERN_FILE = Path("deploy") / "event-pattern.json"
 ENRICHMENT_FILE = Path("deploy") / "enrichment-actions.json"
 # EventBridge's default quota for one rule's pattern, in characters (adjustable to 4,096).
@@ -97,8 +101,13 @@ def _pattern(
         identity_types.update(meta.identity_types)
     for source, names in (extra_events or {}).items():
         grouped.setdefault((source, _freeze({})), set()).update(names)
+    unfiltered = _freeze({})
     branches: list[dict[str, Any]] = []
     for (source, key), wanted in sorted(grouped.items()):
+        if key != unfiltered and wanted <= grouped.get((source, unfiltered), set()):
+            # Another detector wants these events whatever their details: a narrower branch
+            # would route nothing more, and only spend the pattern's size quota.
+            continue
         branches.append({"eventSource": [source], "eventName": sorted(wanted), **extras[key]})
     if identity_types:
         branches.append({"userIdentity": {"type": sorted(identity_types)}})
@@ -109,7 +118,7 @@ def _pattern(
     # events on the bus (an organization's, for the forwarders) cannot pass off a forged
     # CloudTrail record as one.
     aws_only = [{"prefix": "aws."}]
-    return {"source": aws_only, "detail-type": [API_CALL, SIGN_IN], "detail": detail}
+    return {"source": aws_only, "detail-type": list(DETAIL_TYPES), "detail": detail}
 
 
 def render(registry: Registry) -> dict[Path, bytes]:

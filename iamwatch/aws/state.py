@@ -6,12 +6,16 @@ query; a claim is one conditional write, so two concurrent invocations cannot bo
 Unlike the SQLite store, which only looks back from the claiming event, a claim here is a
 single lock per key: a later event that claimed first also blocks an earlier one arriving out
 of order within the window, so an out-of-order burst still raises one finding, not two.
+Notes (the steps of sequences) sort like window entries, so the steps of one key in a time
+range are one key-range query, whatever order they were written in.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+
+from iamwatch.state import Note
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -99,3 +103,40 @@ class DynamoDBStateStore:
         ).get("Item", {})
         value = item.get("value", {}).get("S")
         return str(value) if value is not None else None
+
+    def note(self, key: str, event_id: str, at: datetime, value: str, keep: timedelta) -> None:
+        self._client.put_item(
+            TableName=self._table,
+            Item={
+                "pk": {"S": f"note#{key}"},
+                "sk": {"S": f"{_millis(at):015d}#{event_id}"},
+                "event_id": {"S": event_id},
+                "value": {"S": value},
+                # Late, out-of-order steps must still find it: kept a day past ``keep``.
+                "expires_at": {"N": str(int((at + keep + _GRACE).timestamp()))},
+            },
+        )
+
+    def notes(self, key: str, start: datetime, end: datetime) -> list[Note]:
+        found: list[Note] = []
+        paginator = self._client.get_paginator("query")
+        for page in paginator.paginate(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
+            ExpressionAttributeValues={
+                ":pk": {"S": f"note#{key}"},
+                ":low": {"S": f"{_millis(start):015d}#"},
+                ":high": {"S": f"{_millis(end):015d}#\uffff"},
+            },
+            ConsistentRead=True,
+        ):
+            for item in page.get("Items", []):
+                moment = int(item["sk"]["S"].split("#", 1)[0])
+                found.append(
+                    Note(
+                        event_id=item["event_id"]["S"],
+                        at=datetime.fromtimestamp(moment / 1000, tz=UTC),
+                        value=item["value"]["S"],
+                    )
+                )
+        return sorted(found, key=lambda note: (note.at, note.event_id))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import getpass
 import os
 import sqlite3
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -188,4 +188,8 @@ def _remediator(log: SQLiteAuditLog) -> tuple[Remediator, str]:
         raise typer.Exit(EXIT_REMEDIATION_FAILED) from None
     iam = boto3.client("iam", region_name=region)
     by = f"{identity['Arn']} ({getpass.getuser()})"
-    return Remediator(iam, log, account=identity["Account"]), by
+
+    def rolesanywhere(region: str) -> Any:
+        return boto3.client("rolesanywhere", region_name=region)
+
+    return Remediator(iam, log, account=identity["Account"], rolesanywhere=rolesanywhere), by

@@ -155,6 +155,13 @@ def to_asff(
         "Workflow": {"Status": "SUPPRESSED" if row.delivery_status == "suppressed" else "NEW"},
         "RecordState": "ACTIVE",
     }
+    linked = [link.finding_id for link in finding.links if link.finding_id]
+    if linked:
+        # A sequence points to the findings of the events it links, in the same product.
+        product = asff["ProductArn"]
+        asff["RelatedFindings"] = [{"ProductArn": product, "Id": i} for i in linked[:10]]
+        times = [link.event_time for link in finding.links]
+        asff["FirstObservedAt"], asff["LastObservedAt"] = _time(min(times)), _time(max(times))
     if finding.source_ip:
         try:
             address = ipaddress.ip_address(finding.source_ip)

@@ -50,6 +50,8 @@ COLUMNS = (
     "delivery_channel",
     "delivery_reason",
     "delivery_at",
+    # A sequence's linked events (JSON), empty for single-event findings.
+    "links",
 )
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")

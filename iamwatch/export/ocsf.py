@@ -21,6 +21,7 @@ from iamwatch.severity import Severity
 
 if TYPE_CHECKING:
     from iamwatch.export import ExportedFinding
+    from iamwatch.finding import LinkedEvent
 
 OCSF_VERSION = "1.5.0"
 PROFILES = ("cloud",)
@@ -102,6 +103,22 @@ def attacks(detector: str) -> list[dict[str, Any]]:
             attack["tactic"] = {"uid": tactic[0], "name": tactic[1]}
         found.append(attack)
     return found
+
+
+def _related(link: LinkedEvent) -> dict[str, Any]:
+    from iamwatch.slack.render import detector_title
+
+    related: dict[str, Any] = {
+        "uid": link.finding_id or link.event_id,
+        "type": "iamwatch finding" if link.finding_id else "CloudTrail event",
+        "title": detector_title(link.detector) if link.detector else link.event_name,
+        "desc": link.summary,
+        "first_seen_time": _ms(link.event_time),
+        "last_seen_time": _ms(link.event_time),
+    }
+    if link.finding_id:
+        related["product_uid"] = link.event_id
+    return related
 
 
 def to_ocsf(row: ExportedFinding) -> dict[str, Any]:
@@ -187,6 +204,13 @@ def to_ocsf(row: ExportedFinding) -> dict[str, Any]:
     found_attacks = attacks(finding.detector)
     if found_attacks:
         event["finding_info"]["attacks"] = found_attacks
+    if finding.links:
+        # A sequence: the events it links, each by the finding iamwatch raised on it (or by
+        # its CloudTrail event id when no single-event detector reports it), and its span.
+        event["finding_info"]["related_events"] = [_related(link) for link in finding.links]
+        times = [_ms(link.event_time) for link in finding.links]
+        event["finding_info"]["first_seen_time"] = min(times)
+        event["finding_info"]["last_seen_time"] = max(times)
     if finding.target:
         resource: dict[str, Any] = {"uid": finding.target}
         if finding.target_type:

@@ -2,6 +2,7 @@
 
 from iamwatch.remediation.plan import (
     QUARANTINE_POLICY,
+    REVOKE_SESSIONS_POLICY,
     ActionName,
     NotApplicable,
     PlanError,
@@ -14,6 +15,7 @@ from iamwatch.remediation.remediator import AppliedAction, RemediationError, Rem
 
 __all__ = [
     "QUARANTINE_POLICY",
+    "REVOKE_SESSIONS_POLICY",
     "ActionName",
     "AppliedAction",
     "NotApplicable",

@@ -7,16 +7,32 @@ key's earlier status) rather than guessing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from iamwatch.remediation.plan import ActionName, PrincipalType, RemediationStep
+from iamwatch.remediation.plan import (
+    REVOKE_SESSIONS_TEMPLATE,
+    ActionName,
+    PrincipalType,
+    RemediationStep,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
 
 State = dict[str, Any]
+# A Roles Anywhere client for a region (trust anchors live in one region each). botocore
+# ships the service's model, but moto does not serve it; typed as Any for that reason too.
+RegionalClient = Callable[[str], Any]
+
+
+def _canonical(document: Any) -> str:
+    """A policy document as compact JSON with sorted keys, to compare and to store."""
+    parsed = orjson.loads(document) if isinstance(document, str) else document
+    return orjson.dumps(parsed, option=orjson.OPT_SORT_KEYS).decode()
 
 
 class IrreversibleError(ValueError):
@@ -26,8 +42,15 @@ class IrreversibleError(ValueError):
 class IamSteps:
     """Applies and reverts plan steps with one IAM client (a boto3 ``iam`` client)."""
 
-    def __init__(self, iam: IAMClient) -> None:
+    def __init__(
+        self,
+        iam: IAMClient,
+        rolesanywhere: RegionalClient | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self._iam = iam
+        self._rolesanywhere = rolesanywhere
+        self._clock = clock
 
     def read(self, step: RemediationStep) -> State:
         """The part of IAM this step changes, as it is now."""
@@ -51,8 +74,13 @@ class IamSteps:
                 return {"member": any(g["GroupName"] == step.group_name for g in groups)}
             case ActionName.QUARANTINE_USER | ActionName.DETACH_POLICY if step.policy_arn:
                 return {"attached": step.policy_arn in self._attached(step)}
-            case ActionName.DETACH_POLICY:
+            case ActionName.DETACH_POLICY | ActionName.REVOKE_OLDER_SESSIONS:
                 return self._inline_policy(step)
+            case ActionName.RESTORE_TRUST_POLICY:
+                role = iam.get_role(RoleName=name)["Role"]
+                return {"document": _canonical(role["AssumeRolePolicyDocument"])}
+            case ActionName.DISABLE_TRUST_ANCHOR:
+                return self._trust_anchor(step)
         raise AssertionError(step.action)
 
     def apply(self, step: RemediationStep, before: State) -> bool:
@@ -88,6 +116,22 @@ class IamSteps:
                 if not before["present"]:
                     return False
                 self._delete_inline(step)
+            case ActionName.RESTORE_TRUST_POLICY:
+                assert step.policy_document is not None
+                if before["document"] == _canonical(step.policy_document):
+                    return False
+                iam.update_assume_role_policy(RoleName=name, PolicyDocument=step.policy_document)
+            case ActionName.DISABLE_TRUST_ANCHOR:
+                if before["enabled"] is not True:
+                    return False
+                self._anchors(step).disable_trust_anchor(trustAnchorId=step.trust_anchor_id)
+            case ActionName.REVOKE_OLDER_SESSIONS:
+                if before["present"]:
+                    # Already revoked (the policy records when); applying twice changes nothing.
+                    return False
+                # Every session issued before now is denied from now on.
+                cutoff = self._clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                self._put_inline(step, REVOKE_SESSIONS_TEMPLATE % cutoff)
         return True
 
     def revert(self, step: RemediationStep, before: State) -> bool:
@@ -123,7 +167,32 @@ class IamSteps:
                 if now["present"]:
                     return False
                 self._put_inline(step, before["document"])
+            case ActionName.RESTORE_TRUST_POLICY:
+                if now["document"] == before["document"]:
+                    return False
+                iam.update_assume_role_policy(RoleName=name, PolicyDocument=before["document"])
+            case ActionName.DISABLE_TRUST_ANCHOR:
+                if before["enabled"] is not True or now["enabled"] is not False:
+                    return False
+                self._anchors(step).enable_trust_anchor(trustAnchorId=step.trust_anchor_id)
+            case ActionName.REVOKE_OLDER_SESSIONS:
+                if not now["present"]:
+                    return False
+                self._delete_inline(step)
         return True
+
+    def _anchors(self, step: RemediationStep) -> Any:
+        if self._rolesanywhere is None or step.region is None:
+            raise ValueError("no Roles Anywhere client for this step")
+        return self._rolesanywhere(step.region)
+
+    def _trust_anchor(self, step: RemediationStep) -> State:
+        client = self._anchors(step)
+        try:
+            anchor = client.get_trust_anchor(trustAnchorId=step.trust_anchor_id)["trustAnchor"]
+        except client.exceptions.ResourceNotFoundException:
+            return {"enabled": None}
+        return {"enabled": bool(anchor["enabled"]), "name": anchor.get("name")}
 
     def _attached(self, step: RemediationStep) -> set[str]:
         iam, name = self._iam, step.principal_name

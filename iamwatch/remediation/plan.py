@@ -35,6 +35,18 @@ _POLICY_ARN = re.compile(
     r"arn:aws(?:-[a-z]+)*:iam::(?:aws|\d{12}):policy/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,128}", re.ASCII
 )
 _USER_ARN = re.compile(r"arn:aws(?:-[a-z]+)*:iam::\d{12}:user/(?:[\w+=,.@-]+/)*(?P<name>[^/]+)")
+_TRUST_ANCHOR_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}")
+# The inline policy revoke-older-sessions puts on the user (AWS's own name for the role
+# equivalent is AWSRevokeOlderSessions).
+REVOKE_SESSIONS_POLICY = "iamwatch-revoke-older-sessions"
+# What AWS documents for revoking an IAM user's temporary credentials: deny every request made
+# with a session issued before a time; requests signed with long-term keys carry no
+# aws:TokenIssueTime and are not affected.
+REVOKE_SESSIONS_TEMPLATE = (
+    '{"Version":"2012-10-17","Statement":[{"Sid":"RevokeOlderSessions","Effect":"Deny",'
+    '"Action":"*","Resource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":"%s"}}}]}'
+)
 
 
 class ActionName(StrEnum):
@@ -43,6 +55,9 @@ class ActionName(StrEnum):
     DETACH_POLICY = "detach-policy"
     REMOVE_FROM_GROUP = "remove-from-group"
     QUARANTINE_USER = "quarantine-user"
+    RESTORE_TRUST_POLICY = "restore-trust-policy"
+    DISABLE_TRUST_ANCHOR = "disable-trust-anchor"
+    REVOKE_OLDER_SESSIONS = "revoke-older-sessions"
 
 
 assert {action.value for action in ActionName} == REMEDIATION_ACTIONS
@@ -52,6 +67,8 @@ class PrincipalType(StrEnum):
     USER = "user"
     GROUP = "group"
     ROLE = "role"
+    # Not a principal: the Roles Anywhere trust anchor a step changes.
+    TRUST_ANCHOR = "trust-anchor"
 
 
 _PRINCIPAL_TYPES = {
@@ -77,6 +94,11 @@ class RemediationStep(BaseModel):
     policy_arn: str | None = None
     policy_name: str | None = None
     group_name: str | None = None
+    # restore-trust-policy: the trust policy document to put back.
+    policy_document: str | None = None
+    # disable-trust-anchor: the anchor and the region it lives in.
+    trust_anchor_id: str | None = None
+    region: str | None = None
 
 
 class NotApplicable(BaseModel):
@@ -338,10 +360,107 @@ def _quarantine_user(finding: Finding) -> RemediationStep:
     )
 
 
+def _restore_trust_policy(finding: Finding) -> RemediationStep:
+    if finding.target_type != "iam-role":
+        raise _NotApplicable(f"the target is not an IAM role ({finding.target_type or 'unknown'})")
+    role = finding.target
+    if role is None or not _valid_name(role):
+        raise _NotApplicable(f"the target {role!r} is not a valid IAM role name")
+    saved = finding.details.get("previousPolicyDocument")
+    if saved is None:
+        raise _NotApplicable(
+            "no earlier trust policy of this role was seen (it was created with this one, or "
+            "changed before iamwatch watched it); write the trust policy by hand and apply it "
+            f"with `{_aws('update-assume-role-policy', '--role-name', role)} --policy-document "
+            "file://trust.json`"
+        )
+    try:
+        parsed = orjson.loads(saved)
+    except orjson.JSONDecodeError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        raise _NotApplicable("the saved trust policy cannot be read back (it may have been cut)")
+    document = orjson.dumps(parsed).decode()
+    when = finding.details.get("previousPolicyTime", "an earlier event")
+    return RemediationStep(
+        action=ActionName.RESTORE_TRUST_POLICY,
+        summary=f"Restore the trust policy IAM role {role} had before this change (as CloudTrail "
+        f"logged it at {when})",
+        command=_aws(
+            "update-assume-role-policy", "--role-name", role, "--policy-document", document
+        ),
+        reversible=True,
+        undo="puts back the trust policy the role had just before (saved in the audit trail)",
+        principal_type=PrincipalType.ROLE,
+        principal_name=role,
+        policy_document=document,
+    )
+
+
+def _disable_trust_anchor(finding: Finding) -> RemediationStep:
+    if finding.target_type != "trust-anchor":
+        raise _NotApplicable(
+            f"the target is not a Roles Anywhere trust anchor ({finding.target_type or 'unknown'})"
+        )
+    anchor = finding.details.get("trustAnchorId")
+    if anchor is None or _TRUST_ANCHOR_ID.fullmatch(anchor) is None:
+        raise _NotApplicable(f"{anchor!r} is not a trust anchor id the event recorded")
+    region = finding.region
+    if region is None or _REGION.fullmatch(region) is None:
+        raise _NotApplicable(f"{region!r} is not an AWS region")
+    return RemediationStep(
+        action=ActionName.DISABLE_TRUST_ANCHOR,
+        summary=f"Disable Roles Anywhere trust anchor {anchor} in {region}: certificates it "
+        "trusts get no more credentials (sessions already issued run until they expire)",
+        command=shlex.join(
+            [
+                "aws",
+                "rolesanywhere",
+                "disable-trust-anchor",
+                "--region",
+                region,
+                "--trust-anchor-id",
+                anchor,
+            ]
+        ),
+        reversible=True,
+        undo="enables the trust anchor again, if it was enabled before",
+        principal_type=PrincipalType.TRUST_ANCHOR,
+        principal_name=anchor,
+        trust_anchor_id=anchor,
+        region=region,
+    )
+
+
+def _revoke_older_sessions(finding: Finding) -> RemediationStep:
+    user = _target_user(finding)
+    # The cut-off is the moment the step runs, so the shell command takes it from `date`.
+    template = shlex.quote(REVOKE_SESSIONS_TEMPLATE)
+    command = (
+        _aws("put-user-policy", "--user-name", user, "--policy-name", REVOKE_SESSIONS_POLICY)
+        + f' --policy-document "$(printf {template} "$(date -u +%Y-%m-%dT%H:%M:%SZ)")"'
+    )
+    return RemediationStep(
+        action=ActionName.REVOKE_OLDER_SESSIONS,
+        summary=f"Deny every session of IAM user {user} issued before this step runs "
+        f"(federation tokens, session tokens): inline policy {REVOKE_SESSIONS_POLICY} denying "
+        "everything when aws:TokenIssueTime is earlier; the user's own keys keep working",
+        command=command,
+        reversible=True,
+        undo=f"deletes {REVOKE_SESSIONS_POLICY} (nothing changes if the user already had it)",
+        principal_type=PrincipalType.USER,
+        principal_name=user,
+        policy_name=REVOKE_SESSIONS_POLICY,
+    )
+
+
 _PLANNERS = {
     ActionName.DEACTIVATE_ACCESS_KEY: _deactivate_access_key,
     ActionName.DELETE_LOGIN_PROFILE: _delete_login_profile,
     ActionName.DETACH_POLICY: _detach_policy,
     ActionName.REMOVE_FROM_GROUP: _remove_from_group,
     ActionName.QUARANTINE_USER: _quarantine_user,
+    ActionName.RESTORE_TRUST_POLICY: _restore_trust_policy,
+    ActionName.DISABLE_TRUST_ANCHOR: _disable_trust_anchor,
+    ActionName.REVOKE_OLDER_SESSIONS: _revoke_older_sessions,
 }

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from iamwatch.audit import AuditKind, AuditLog, AuditRecord
 from iamwatch.finding import Finding
-from iamwatch.remediation.iam import IamSteps, IrreversibleError, State
+from iamwatch.remediation.iam import IamSteps, IrreversibleError, RegionalClient, State
 from iamwatch.remediation.plan import RemediationPlan, RemediationStep
 
 if TYPE_CHECKING:
@@ -54,8 +54,15 @@ def _aws_error(error: Exception) -> str:
 
 
 class Remediator:
-    def __init__(self, iam: IAMClient, audit: AuditLog, *, account: str) -> None:
-        self._steps = IamSteps(iam)
+    def __init__(
+        self,
+        iam: IAMClient,
+        audit: AuditLog,
+        *,
+        account: str,
+        rolesanywhere: RegionalClient | None = None,
+    ) -> None:
+        self._steps = IamSteps(iam, rolesanywhere)
         self._audit = audit
         self._account = account
 

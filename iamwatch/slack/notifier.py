@@ -21,8 +21,8 @@ from typing import Literal
 from iamwatch.finding import Finding
 from iamwatch.severity import Severity
 from iamwatch.slack.dedup import AlertRecord, DedupStore
-from iamwatch.slack.render import Repeat, render, render_repeat, render_repeats
-from iamwatch.slack.transport import DeliveryError, SlackTransport
+from iamwatch.slack.render import Repeat, render, render_links, render_repeat, render_repeats
+from iamwatch.slack.transport import DeliveryError, Posted, SlackTransport
 
 logger = logging.getLogger("iamwatch.slack")
 
@@ -328,7 +328,24 @@ class SlackNotifier:
         logger.info(
             "slack alert posted", extra={"finding_id": finding.finding_id, "channel": channel}
         )
+        if finding.links and posted.ts is not None and self.transport.supports_threads:
+            self._thread_links(finding, posted)
         return self._result(finding, Outcome.POSTED, channel=posted.channel, ts=posted.ts)
+
+    def _thread_links(self, finding: Finding, posted: Posted) -> None:
+        """A sequence alert threads the alerts of the events it links: one reply naming each
+        event and its own finding. The alert itself already lists the events, so a reply that
+        fails is logged, not retried (the alert was delivered)."""
+        assert posted.ts is not None
+        try:
+            self.transport.post(
+                posted.channel, render_links(finding, self.store.seen), thread_ts=posted.ts
+            )
+        except DeliveryError as error:
+            logger.warning(
+                "slack linked alerts reply failed",
+                extra={"finding_id": finding.finding_id, "reason": error.reason},
+            )
 
     def _within_window(self, record: AlertRecord, finding: Finding) -> bool:
         if self.dedup_window <= timedelta(0):

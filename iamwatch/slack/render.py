@@ -9,7 +9,7 @@ are cut with a marker so Slack never rejects a message for its size.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -26,7 +26,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from iamwatch.finding import Finding
+from iamwatch.finding import Finding, LinkedEvent
 from iamwatch.severity import Severity
 from iamwatch.slack.escape import neutralise, truncate_plain, utf16_length
 from iamwatch.slack.links import cloudtrail_event_url, is_safe_link
@@ -67,6 +67,8 @@ LABELS = (
     "Repeats:",
     "Repeat",
     "Note:",
+    "Sequence",
+    "Linked alerts:",
 )
 
 RUNBOOK_ACTION = "iamwatch_open_runbook"
@@ -260,6 +262,7 @@ def render(
         ),
     ]
     listings = (
+        _listing("Sequence", [(None, _link_line(link)) for link in finding.links]),
         _listing("Details", [(k, v) for k, v in finding.details.items()]),
         _listing("Context", [(k, v) for k, v in finding.enrichment.items()]),
         _listing("Observations", [(None, note) for note in finding.observations]),
@@ -350,6 +353,58 @@ def render_repeats(findings: Sequence[Finding], first_count: int) -> SlackMessag
     ]
     text = f"Repeats #{first_count} to #{last_count}: " + neutralise(
         last.summary, FALLBACK_TEXT_MAX - 60
+    )
+    return SlackMessage(text=text, blocks=_validated(blocks))
+
+
+def _link_line(link: LinkedEvent) -> str:
+    return f"{_time(link.event_time)} \u00b7 {link.event_name} \u00b7 {link.summary}"
+
+
+@cache
+def detector_title(detector_id: str) -> str:
+    """The title of a registered detector, for a linked finding; the id itself otherwise."""
+    from detectors import REGISTRY
+
+    return REGISTRY.get(detector_id).meta.title if detector_id in REGISTRY else detector_id
+
+
+def render_links(finding: Finding, alerted: Callable[[str], bool]) -> SlackMessage:
+    """The thread reply of a sequence alert: each event it links, and the alert iamwatch raised
+    on that event on its own (``alerted`` says whether that finding was delivered here), so the
+    on-call engineer finds the whole story in one thread."""
+    if not finding.links:
+        raise ValueError("render_links needs a finding that links events")
+    lines: list[str] = []
+    used = 0
+    for link in finding.links[:FOLDED_LISTED]:
+        if link.finding_id is None:
+            own = "no alert of its own"
+        else:
+            state = "alerted" if alerted(link.finding_id) else "no alert delivered here yet"
+            own = (
+                f"{detector_title(link.detector or '')} \u00b7 finding {link.finding_id} ({state})"
+            )
+        line = (
+            f"\u2022 {_time(link.event_time)} \u00b7 {neutralise(link.event_name, 100)} \u00b7 "
+            f"{neutralise(link.summary, 600)} \u00b7 event {neutralise(link.event_id, 200)} "
+            f"\u00b7 {neutralise(own, 400)}"
+        )
+        if used + 1 + utf16_length(line) > SECTION_TEXT_MAX - 40:
+            break
+        lines.append(line)
+        used += 1 + utf16_length(line)
+    if len(lines) < len(finding.links):
+        lines.append(f"\u2026and {len(finding.links) - len(lines)} more")
+    head = f"\U0001f517 {_bold('Linked alerts:')} the {len(finding.links)} events of this sequence"
+    blocks: list[Block] = [
+        SectionBlock(text=_mrkdwn(head)),
+        SectionBlock(text=_mrkdwn("\n".join(lines))),
+        ContextBlock(elements=[_mrkdwn(_footer(finding))]),
+    ]
+    text = "Linked alerts: " + neutralise(
+        "; ".join(f"{link.event_name} {_time(link.event_time)}" for link in finding.links),
+        FALLBACK_TEXT_MAX - 40,
     )
     return SlackMessage(text=text, blocks=_validated(blocks))
 

@@ -73,6 +73,10 @@ def test_suppressed_findings_never_count_for_fail_on(tmp_path: Path) -> None:
          "expires": "2999-01-01", "actor": "*root*"},
         {"detector": "access-key-created", "owner": "o", "reason": "r", "expires": "2999-01-01",
          "actor": "*root*"},
+        {"detector": "role-trust-opened", "owner": "o", "reason": "r", "expires": "2999-01-01"},
+        {"detector": "*-sequence", "owner": "o", "reason": "r", "expires": "2999-01-01"},
+        {"detector": "mfa-removed-then-sign-in", "owner": "o", "reason": "r",
+         "expires": "2999-01-01"},
     ]  # fmt: skip
     result = scan(*audit, "--fail-on", "critical", env=muted_env(every_critical))
     criticals = [f for f in printed(result) if f["severity"] == "critical"]

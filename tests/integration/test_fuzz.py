@@ -435,6 +435,7 @@ STRUCTURAL = frozenset(
     {
         "eventSource", "eventName", "eventTime", "type", "ConsoleLogin", "MFAUsed", "status",
         "policyArn", "managedPolicyArn", "policyDocument", "inlinePolicy",
+        "assumeRolePolicyDocument", "CredentialType", "UserAuthentication",
     }
 )  # fmt: skip
 MODES = {

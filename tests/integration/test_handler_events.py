@@ -50,3 +50,29 @@ def test_a_malformed_event_is_audited_not_retried(deployed: Deployed) -> None:
     assert events.handler(event, LambdaContext()) == {"status": "malformed"}
     assert deployed.alerts() == []
     assert deployed.audit_kinds() == ["malformed-event"]
+
+
+SEQUENCES = [c for c in POSITIVE if c.path.parent.name.endswith("-sequence")] + [
+    c for c in POSITIVE if c.path.parent.name == "mfa-removed-then-sign-in"
+]
+
+
+@pytest.mark.parametrize("case", SEQUENCES, ids=[c.id for c in SEQUENCES])
+def test_a_sequence_arriving_backwards_in_separate_invocations_is_one_finding(
+    case: Case, deployed: Deployed
+) -> None:
+    """Lambda gets events in any order, one invocation each, state in DynamoDB: the sequence
+    is raised once, with the same id and the same event as when the events come in order."""
+    for record in reversed(case.records):
+        events.handler(eventbridge_event(record), LambdaContext())
+    # A retry of every event (a backfill of the same log file, say) raises nothing new.
+    for record in case.records:
+        events.handler(eventbridge_event(record), LambdaContext())
+    queued = deployed.alerts()
+    detector = case.path.parent.name
+    sequences = [f for f in queued if f["detector"] == detector]
+    (expected,) = [e for e in case.expect if e["detector"] == detector]
+    assert [(f["severity"], f["event_id"]) for f in sequences] == [
+        (expected["severity"], expected["event_id"])
+    ]
+    assert {(f["detector"], f["severity"], f["event_id"]) for f in queued} == case.expected_set()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ from iamwatch.finding import Finding
 from iamwatch.principal import PrincipalKind
 from iamwatch.remediation import (
     QUARANTINE_POLICY,
+    REVOKE_SESSIONS_POLICY,
     ActionName,
     PlanError,
     RemediationError,
@@ -54,7 +56,7 @@ def test_every_declared_action_is_planned_or_explained(finding: Finding) -> None
     for skipped in plan.not_applicable:
         assert skipped.reason
     for step in plan.steps:
-        assert step.command.startswith("aws iam ")
+        assert step.command.startswith(("aws iam ", "aws rolesanywhere "))
         assert step.principal_name in step.command
         assert step.undo
     assert plan.digest == plan_remediation(finding).digest
@@ -247,6 +249,35 @@ def _user_policies(iam: Any, finding: Finding) -> object:
     return [p["PolicyArn"] for p in attached]
 
 
+OPENED_TRUST = "role-trust-opened/positive_trust_opened_to_a_foreign_user_keeps_the_previous_policy"
+FEDERATION = "federation-token-issued/positive_iam_user_key_gets_admin_federation_token_is_high"
+
+
+def _fixture_record(fixture: str, index: int) -> dict[str, Any]:
+    record: dict[str, Any] = load_case(EVENTS_DIR / f"{fixture}.json").records[index]
+    return record
+
+
+def _opened_role(iam: Any) -> dict[str, Any]:
+    opened = _fixture_record(OPENED_TRUST, 1)["requestParameters"]["policyDocument"]
+    iam.create_role(RoleName="reports-reader", AssumeRolePolicyDocument=opened)
+    return {"account": ACCOUNT}
+
+
+def _trust(iam: Any, finding: Finding) -> object:
+    document = iam.get_role(RoleName="reports-reader")["Role"]["AssumeRolePolicyDocument"]
+    return document if isinstance(document, dict) else json.loads(document)
+
+
+def _federating_user(iam: Any) -> dict[str, Any]:
+    iam.create_user(UserName="svc-backup-agent")
+    return {"account": ACCOUNT}
+
+
+def _inline_names(iam: Any, finding: Finding) -> object:
+    return iam.list_user_policies(UserName="svc-backup-agent")["PolicyNames"]
+
+
 SCENARIOS = [
     Scenario(
         "deactivate-access-key",
@@ -291,6 +322,28 @@ SCENARIOS = [
         _user,
         _user_policies,
         remediated=[QUARANTINE_POLICY],
+        original=[],
+    ),
+    Scenario(
+        "restore-trust-policy",
+        OPENED_TRUST,
+        ("restore-trust-policy",),
+        _opened_role,
+        _trust,
+        remediated=json.loads(
+            _fixture_record(OPENED_TRUST, 0)["requestParameters"]["assumeRolePolicyDocument"]
+        ),
+        original=json.loads(
+            _fixture_record(OPENED_TRUST, 1)["requestParameters"]["policyDocument"]
+        ),
+    ),
+    Scenario(
+        "revoke-older-sessions",
+        FEDERATION,
+        ("revoke-older-sessions",),
+        _federating_user,
+        _inline_names,
+        remediated=[REVOKE_SESSIONS_POLICY],
         original=[],
     ),
 ]
@@ -391,3 +444,211 @@ def test_a_failed_step_stops_the_plan_and_is_audited(iam: Any, audit: SQLiteAudi
 def test_an_unknown_action_id_is_refused(iam: Any, audit: SQLiteAuditLog) -> None:
     with pytest.raises(RemediationError, match="no applied remediation"):
         Remediator(iam, audit, account=ACCOUNT).undo("not-an-action", by="oncall", via="cli")
+
+
+# --- restore-trust-policy, revoke-older-sessions, disable-trust-anchor ---------------------------
+
+
+def test_the_revoke_policy_denies_sessions_issued_before_the_step_ran(
+    iam: Any, audit: SQLiteAuditLog
+) -> None:
+    """The document AWS documents for revoking an IAM user's temporary credentials, with the
+    time the step ran as the cut-off."""
+    from datetime import UTC, datetime
+
+    from iamwatch.remediation.iam import IamSteps
+
+    finding = finding_of(FEDERATION, **_federating_user(iam))
+    (step,) = plan_remediation(finding, ["revoke-older-sessions"]).steps
+    steps = IamSteps(iam, clock=lambda: datetime(2026, 11, 4, 3, 40, 12, tzinfo=UTC))
+    assert steps.apply(step, steps.read(step))
+    document = iam.get_user_policy(UserName="svc-backup-agent", PolicyName=REVOKE_SESSIONS_POLICY)
+    (statement,) = document["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Deny" and statement["Action"] == "*"
+    assert statement["Condition"] == {
+        "DateLessThan": {"aws:TokenIssueTime": "2026-11-04T03:40:12Z"}
+    }
+    # The printed command makes the same call with the same document, the time from `date`.
+    assert "put-user-policy" in step.command and "svc-backup-agent" in step.command
+    assert "$(date -u +%Y-%m-%dT%H:%M:%SZ)" in step.command and "aws:TokenIssueTime" in step.command
+
+
+def test_federation_findings_also_deactivate_the_minting_key() -> None:
+    plan = plan_remediation(finding_of(FEDERATION))
+    assert [(s.action.value, s.principal_name) for s in plan.steps] == [
+        ("deactivate-access-key", "svc-backup-agent"),
+        ("revoke-older-sessions", "svc-backup-agent"),
+        ("quarantine-user", "svc-backup-agent"),
+    ]
+    key = _fixture_record(FEDERATION, 0)["userIdentity"]["accessKeyId"]
+    assert plan.steps[0].access_key_id == key
+
+
+def test_a_role_created_open_has_no_earlier_trust_to_restore() -> None:
+    finding = finding_of("role-trust-opened/positive_create_role_trusting_anyone_is_critical")
+    plan = plan_remediation(finding)
+    assert plan.steps == ()
+    (skipped,) = plan.not_applicable
+    assert "no earlier trust policy" in skipped.reason
+    assert "update-assume-role-policy --role-name cross-account-debug" in skipped.reason
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        (
+            {"details": {"previousPolicyDocument": '{"Version": "2012-10-17", "Statem'}},
+            "cannot be read",
+        ),
+        ({"details": {"previousPolicyDocument": "[1, 2]"}}, "cannot be read"),
+        ({"target": "reports-reader --role-name iamwatch-prod-DetectRole"}, "not a valid IAM role"),
+        ({"target_type": "iam-user"}, "not an IAM role"),
+    ],
+)
+def test_restore_refuses_what_it_cannot_trust(changes: dict[str, Any], reason: str) -> None:
+    plan = plan_remediation(finding_of(OPENED_TRUST, **changes))
+    assert plan.steps == ()
+    assert reason in plan.not_applicable[0].reason
+
+
+def test_the_restore_command_is_the_exact_call(iam: Any, audit: SQLiteAuditLog) -> None:
+    finding = finding_of(OPENED_TRUST)
+    (step,) = plan_remediation(finding).steps
+    previous = json.loads(
+        _fixture_record(OPENED_TRUST, 0)["requestParameters"]["assumeRolePolicyDocument"]
+    )
+    assert step.policy_document is not None
+    assert json.loads(step.policy_document) == previous
+    words = shlex.split(step.command)
+    assert words[:5] == ["aws", "iam", "update-assume-role-policy", "--role-name", "reports-reader"]
+    assert json.loads(words[words.index("--policy-document") + 1]) == previous
+
+
+ANCHOR = "roles-anywhere-trust-anchor-created/positive_create_trust_anchor_from_certificate_bundle"
+
+
+def _anchors(responses: list[tuple[str, dict[str, Any], dict[str, Any]]]) -> tuple[Any, Any]:
+    """A real botocore Roles Anywhere client whose requests are checked against the service
+    model and answered by a Stubber: moto does not serve Roles Anywhere."""
+    import boto3
+    from botocore.stub import Stubber
+
+    client = boto3.client(
+        "rolesanywhere",
+        region_name="us-east-2",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    stubber = Stubber(client)
+    for operation, response, expected in responses:
+        stubber.add_response(operation, response, expected)
+    stubber.activate()
+    return client, stubber
+
+
+def _anchor_detail(enabled: bool) -> dict[str, Any]:
+    record = _fixture_record(ANCHOR, 0)
+    detail = dict(record["responseElements"]["trustAnchor"])
+    detail.pop("createdAt"), detail.pop("updatedAt")
+    return {"trustAnchor": {**detail, "enabled": enabled}}
+
+
+def test_disabling_a_trust_anchor_makes_exactly_these_calls(audit: SQLiteAuditLog) -> None:
+    finding = finding_of(ANCHOR)
+    (step,) = plan_remediation(finding).steps
+    anchor = _fixture_record(ANCHOR, 0)["responseElements"]["trustAnchor"]["trustAnchorId"]
+    assert (step.trust_anchor_id, step.region) == (anchor, "us-east-2")
+    assert shlex.split(step.command) == [
+        "aws", "rolesanywhere", "disable-trust-anchor",
+        "--region", "us-east-2", "--trust-anchor-id", anchor,
+    ]  # fmt: skip
+    asked = {"trustAnchorId": anchor}
+    client, stubber = _anchors(
+        [
+            ("get_trust_anchor", _anchor_detail(True), asked),
+            ("disable_trust_anchor", _anchor_detail(False), asked),
+            ("get_trust_anchor", _anchor_detail(False), asked),
+            # undo: read (the undo's "before", then revert's own look), enable, read
+            ("get_trust_anchor", _anchor_detail(False), asked),
+            ("get_trust_anchor", _anchor_detail(False), asked),
+            ("enable_trust_anchor", _anchor_detail(True), asked),
+            ("get_trust_anchor", _anchor_detail(True), asked),
+        ]
+    )
+    regions: list[str] = []
+
+    def rolesanywhere(region: str) -> Any:
+        regions.append(region)
+        return client
+
+    remediator = Remediator(
+        _no_iam(), audit, account=finding.account or "", rolesanywhere=rolesanywhere
+    )
+    (applied,) = remediator.apply(plan_remediation(finding), finding, by="oncall", via="cli")
+    assert applied.changed and applied.before["enabled"] is True
+    assert applied.after["enabled"] is False
+    undone = remediator.undo(applied.action_id, by="oncall", via="cli")
+    assert undone.changed and undone.after["enabled"] is True
+    stubber.assert_no_pending_responses()
+    assert set(regions) == {"us-east-2"}
+
+
+def test_a_disabled_or_missing_anchor_is_left_alone(audit: SQLiteAuditLog) -> None:
+    finding = finding_of(ANCHOR)
+    anchor = {"trustAnchorId": finding.details["trustAnchorId"]}
+    client, stubber = _anchors(
+        [
+            ("get_trust_anchor", _anchor_detail(False), anchor),
+            ("get_trust_anchor", _anchor_detail(False), anchor),
+        ]
+    )
+    remediator = Remediator(
+        _no_iam(), audit, account=finding.account or "", rolesanywhere=lambda region: client
+    )
+    (applied,) = remediator.apply(plan_remediation(finding), finding, by="oncall", via="cli")
+    assert not applied.changed
+    stubber.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"details": {"trustAnchorId": "x; aws iam delete-role"}}, "not a trust anchor id"),
+        ({"details": {}}, "not a trust anchor id"),
+        ({"region": "us-east-2 --endpoint-url https://evil.example.com"}, "not an AWS region"),
+        ({"target_type": "roles-anywhere-profile"}, "not a Roles Anywhere trust anchor"),
+    ],
+)
+def test_disable_refuses_what_the_event_cannot_vouch_for(
+    changes: dict[str, Any], reason: str
+) -> None:
+    plan = plan_remediation(finding_of(ANCHOR, **changes))
+    assert plan.steps == ()
+    assert reason in plan.not_applicable[0].reason
+
+
+def _no_iam() -> Any:
+    """An IAM client that fails any call: trust anchor steps must not touch IAM."""
+    import boto3
+    from botocore.stub import Stubber
+
+    client = boto3.client(
+        "iam", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    Stubber(client).activate()
+    return client
+
+
+def test_a_backdoor_sequence_plans_against_the_user_and_what_it_was_given() -> None:
+    finding = finding_of("iam-user-backdoor-sequence/positive_created_key_then_admin_in_order")
+    plan = plan_remediation(finding)
+    planned = [(s.action.value, s.principal_name) for s in plan.steps]
+    assert planned == [
+        ("quarantine-user", "svc-sync-helper"),
+        ("deactivate-access-key", "svc-sync-helper"),
+        ("delete-login-profile", "svc-sync-helper"),
+        ("detach-policy", "svc-sync-helper"),
+    ]
+    assert plan.steps[1].access_key_id == finding.details["accessKeyId"]
+    assert plan.steps[3].policy_arn == ADMIN
+    assert [n.action.value for n in plan.not_applicable] == ["remove-from-group"]

@@ -26,8 +26,8 @@ from iamwatch.aws.routing import (
 )
 from iamwatch.registry import Registry, detector
 from tests.aws import route_through_eventbridge
-from tests.conftest import EXAMPLES_DIR, ROOT, new_engine
-from tests.template import pattern_rules
+from tests.conftest import EXAMPLES_DIR, ROOT, detector_cases, new_engine
+from tests.template import forwarder_rules, pattern_rules
 
 # Reads what `make package` builds (osls, from npm): `make test` runs it, plain pytest does not.
 pytestmark = pytest.mark.packaged
@@ -91,6 +91,26 @@ def test_every_event_that_raises_a_finding_is_routed(
     assert needed - received == set()
 
 
+def test_every_positive_fixture_of_every_detector_is_delivered(
+    routing: tuple[list[dict[str, Any]], set[str]],
+) -> None:
+    """Detector by detector: every event of a positive case that a detector wants (the steps
+    of a sequence too, even those that raise nothing on their own) reaches the detect function
+    through the deployed rules, with the detail type EventBridge gives it."""
+    _, received = routing
+    engine = new_engine()
+    missing = {
+        case.path.parent.name: sorted(
+            {r["eventID"] for r in case.records if engine.wants(r) and not r.get("errorCode")}
+            - received
+        )
+        for case in detector_cases()
+        if case.path.stem.startswith("positive_")
+    }
+    assert {detector: ids for detector, ids in missing.items() if ids} == {}
+    assert set(missing) == set(REGISTRY.ids)
+
+
 def test_nothing_no_detector_wants_is_routed(
     routing: tuple[list[dict[str, Any]], set[str]],
 ) -> None:
@@ -126,7 +146,8 @@ def test_a_forged_record_put_on_the_bus_is_not_routed(
 
 def test_each_rule_pattern_is_within_the_eventbridge_quota() -> None:
     patterns = rule_patterns(REGISTRY)
-    assert PATTERN_FILE in patterns and len(patterns) == 2
+    assert PATTERN_FILE in patterns
+    assert len(patterns) == 1 + len({d.meta.own_rule for d in REGISTRY if d.meta.own_rule})
     for path, pattern in patterns.items():
         assert orjson.loads((ROOT / path).read_bytes()) == pattern
         assert pattern_size(pattern) <= PATTERN_QUOTA, path
@@ -175,12 +196,17 @@ def test_a_rule_out_of_action_is_reported_by_the_other_alone(
 ) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    main = detection_pattern(REGISTRY)
-    rules = {}
-    for rule in pattern_rules().values():
-        rules["main" if rule["Properties"]["EventPattern"] == main else "own"] = rule["Properties"][
-            "Name"
-        ]
+    # The two rules that watch each other: the main rule and iamwatch-tampering's own.
+    watching = {
+        "main": detection_pattern(REGISTRY),
+        "own": rule_patterns(REGISTRY)[own_rule_file("self-tamper")],
+    }
+    rules = {
+        label: rule["Properties"]["Name"]
+        for rule in pattern_rules().values()
+        for label, pattern in watching.items()
+        if rule["Properties"]["EventPattern"] == pattern
+    }
     (other,) = set(rules.values()) - {rules[silenced]}
     records = rule_changes(rules[silenced])
     delivered = route_through_eventbridge(moto_endpoint, records, rules=[other])
@@ -219,3 +245,49 @@ def test_cutting_the_backfill_path_is_routed_in_real_time(
     findings = tampering_findings(records)
     assert {f.target for f in findings} == {"iamwatch-prod-backfill", queue}
     assert {f.severity.value for f in findings} == {"critical"} and len(findings) == 4
+
+
+# The regional forwarder: what lands outside us-east-1 reaches the central bus -----------------
+
+REGIONAL_SOURCES = {
+    "signin.amazonaws.com",
+    "sso.amazonaws.com",
+    "sso-directory.amazonaws.com",
+    "sts.amazonaws.com",
+    "rolesanywhere.amazonaws.com",
+}
+
+
+def test_the_forwarder_routes_what_the_central_rules_route_but_self_tamper(
+    routing: tuple[list[dict[str, Any]], set[str]], moto_endpoint: str
+) -> None:
+    """Deployed in a sign-in region or Identity Center's home region, the forwarder's rules
+    send on exactly what the main and identity-source rules would route, Identity Center
+    sign-ins (service events), its identity source, STS and Roles Anywhere included."""
+    records, _ = routing
+    forwarder = [rule["Properties"]["EventPattern"] for rule in forwarder_rules().values()]
+    self_tamper = {
+        orjson.dumps(p)
+        for path, p in rule_patterns(REGISTRY).items()
+        if path not in {PATTERN_FILE, own_rule_file("identity-source")}
+    }
+    central = [
+        rule["Properties"]["Name"]
+        for rule in pattern_rules().values()
+        if orjson.dumps(rule["Properties"]["EventPattern"]) not in self_tamper
+    ]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        forwarded = [
+            e["detail"]["eventID"]
+            for e in route_through_eventbridge(moto_endpoint, records, patterns=forwarder)
+        ]
+        direct = {
+            e["detail"]["eventID"]
+            for e in route_through_eventbridge(moto_endpoint, records, rules=central)
+        }
+    assert set(forwarded) == direct
+    assert len(forwarded) == len(set(forwarded)), "one forwarded copy of each event"
+    regional = {r["eventSource"] for r in records if r["eventID"] in direct}
+    assert regional >= REGIONAL_SOURCES

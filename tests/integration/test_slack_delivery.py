@@ -15,6 +15,7 @@ from iamwatch.slack.dedup import SQLiteDedupStore
 from iamwatch.slack.notifier import Outcome
 from iamwatch.slack.render import SlackMessage, render
 from iamwatch.slack.transport import DeliveryError
+from tests.conftest import EVENTS_DIR, load_case, run_records
 from tests.notifiers import (
     RUNBOOKS,
     SAMPLES,
@@ -510,3 +511,70 @@ def test_delivered_messages_contain_no_live_tokens(slack: SlackServer, sleeps: S
     for request in slack.requests_for("chat.postMessage"):
         for text, _ in message_texts(request.body):
             assert live_tokens(text) == []
+
+
+# Sequences: one alert, and its thread names the alerts of the events it links ----------------
+
+
+def _sequence_case_findings() -> list[Any]:
+    case = load_case(
+        EVENTS_DIR / "iam-user-backdoor-sequence" / "positive_created_key_then_admin_in_order.json"
+    )
+    return run_records(case.records)
+
+
+def test_a_sequence_alert_threads_the_alerts_it_links(slack: SlackServer, sleeps: Sleeps) -> None:
+    findings = _sequence_case_findings()
+    sequence = findings[-1]
+    assert sequence.detector == "iam-user-backdoor-sequence" and len(sequence.links) == 3
+    summary = notifier(slack, sleeps).deliver_all(findings)
+    assert {r.outcome for r in summary.results} == {Outcome.POSTED}
+    assert len(slack.top_level()) == len(findings)
+    (alert,) = [m for m in slack.top_level() if finding_id_in(m) == sequence.finding_id]
+    (reply,) = slack.replies(alert.ts)
+    assert reply.text.startswith("Linked alerts:")
+    listed = reply.blocks[1]["text"]["text"]
+    for link, member in zip(sequence.links, findings[:3], strict=True):
+        assert link.finding_id == member.finding_id
+        assert f"finding {member.finding_id} (alerted)" in listed
+    # Single-event alerts get no such reply.
+    assert all(slack.replies(m.ts) == [] for m in slack.top_level() if m.ts != alert.ts)
+
+
+def test_a_linked_alerts_reply_that_fails_leaves_the_alert_delivered(
+    slack: SlackServer, sleeps: Sleeps, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The alert already lists the linked events; a reply Slack refuses is logged and the
+    alert is not posted again."""
+    alerts = notifier(slack, sleeps)
+    real = alerts.transport
+
+    class RefusingReplies:
+        supports_threads = True
+        fixed_channel = real.fixed_channel
+        breaker = real.breaker
+
+        def post(self, channel: str, message: SlackMessage, thread_ts: str | None = None) -> Any:
+            if thread_ts is not None and message.text.startswith("Linked alerts:"):
+                raise DeliveryError("msg_too_long", retryable=False)
+            return real.post(channel, message, thread_ts)
+
+        def update(self, channel: str, ts: str, message: SlackMessage) -> None:
+            real.update(channel, ts, message)
+
+    alerts.transport = RefusingReplies()
+    sequence = _sequence_case_findings()[-1]
+    assert alerts.deliver(sequence).outcome is Outcome.POSTED
+    assert alerts.deliver(sequence).outcome is Outcome.ALREADY_DELIVERED
+    assert len(slack.top_level()) == 1 and slack.replies(slack.top_level()[0].ts) == []
+    assert "slack linked alerts reply failed" in caplog.text
+
+
+def test_webhooks_cannot_thread_so_the_alert_alone_lists_the_events(
+    slack: SlackServer, sleeps: Sleeps
+) -> None:
+    sequence = _sequence_case_findings()[-1]
+    result = webhook_notifier(slack, sleeps).deliver(sequence)
+    assert result.outcome is Outcome.POSTED
+    (message,) = slack.messages
+    assert any("*Sequence*" in b.get("text", {}).get("text", "") for b in message.blocks)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -11,7 +12,12 @@ import pytest
 
 from detectors import REGISTRY
 from iamwatch.aws.enrichment import ENRICHMENT_ACTIONS
-from iamwatch.aws.routing import detection_pattern, enrichment_actions, rule_patterns
+from iamwatch.aws.routing import (
+    detection_pattern,
+    enrichment_actions,
+    own_rule_file,
+    rule_patterns,
+)
 from iamwatch.aws.tables import INDEXES, TABLES
 from iamwatch.export.daily import DELIVERY_HORIZON, PREFIX
 from tests.conftest import ROOT
@@ -50,19 +56,34 @@ def test_rules_route_exactly_the_registry_patterns_to_detect() -> None:
     deployed = sorted(orjson.dumps(r["Properties"]["EventPattern"]) for r in rules.values())
     expected = sorted(orjson.dumps(p) for p in rule_patterns(REGISTRY).values())
     assert deployed == expected
-    assert len(rules) == 2, "the main rule and iamwatch-tampering's own"
+    # The main rule, iamwatch-tampering's own and identity-provider-changed's own.
+    assert len(rules) == 3
     for rule in rules.values():
         (target,) = rule["Properties"]["Targets"]
         assert target["Arn"] == {"Fn::GetAtt": ["DetectLambdaFunction", "Arn"]}
         assert "DeadLetterConfig" in target and "RetryPolicy" in target
 
 
-def test_each_rule_routes_the_other_being_disabled() -> None:
-    """A disabled rule cannot route its own DisableRule event; the other rule must."""
-    for rule in pattern_rules().values():
-        branches = rule["Properties"]["EventPattern"]["detail"]["$or"]
-        (watch,) = [b for b in branches if b.get("eventSource") == ["events.amazonaws.com"]]
-        assert {"DisableRule", "DeleteRule", "PutRule", "RemoveTargets"} <= set(watch["eventName"])
+SILENCING = {"DisableRule", "DeleteRule", "PutRule", "RemoveTargets"}
+
+
+def _routes_silencing(rule: dict[str, Any]) -> bool:
+    branches = rule["Properties"]["EventPattern"]["detail"]["$or"]
+    return any(
+        b.get("eventSource") == ["events.amazonaws.com"] and set(b["eventName"]) >= SILENCING
+        for b in branches
+    )
+
+
+def test_each_rule_is_watched_by_another_rule() -> None:
+    """A disabled rule cannot route its own DisableRule event: for every rule, another rule
+    routes its being disabled, deleted or retargeted (the main and the self-tamper rules
+    each watch the other, and both watch the identity-source rule)."""
+    rules = list(pattern_rules().values())
+    watchers = [rule for rule in rules if _routes_silencing(rule)]
+    assert len(watchers) >= 2
+    for rule in rules:
+        assert [w for w in watchers if w is not rule], rule["Properties"]["Name"]
 
 
 def test_every_deployed_name_starts_with_the_self_prefix() -> None:
@@ -121,7 +142,7 @@ def test_roles_are_least_privilege(function: str) -> None:
                     "Logs", "EnrichmentReadOnly", "DecryptSlackToken", "ReadTrailLogs",
                     "WriteExports", "RemediationReadOnly", "RemediateUsers", "RemediateGroups",
                     "RemediateRoles", "QuarantineUsers", "ProtectOwnRoles", "ReadUsers",
-                    "ReadIdentityCenterUsers",
+                    "ReadIdentityCenterUsers", "RemediateTrustAnchors",
                 }, statement  # fmt: skip
         if statement["Sid"] in {"DecryptSlackToken", "EncryptExports"}:
             assert "kms:ViaService" in str(statement["Condition"])
@@ -395,9 +416,16 @@ def test_regional_forwarder_sends_the_same_events_to_the_central_bus() -> None:
     assert FORWARDER.is_file(), "run `make package`"
     resources = orjson.loads(FORWARDER.read_bytes())["Resources"]
     rules = [r for r in resources.values() if r["Type"] == "AWS::Events::Rule"]
-    assert len(rules) == 1
-    assert rules[0]["Properties"]["EventPattern"] == detection_pattern(REGISTRY)
-    assert ":us-east-1:" in str(rules[0]["Properties"]["Targets"][0]["Arn"])
+    # The main rule's pattern and identity-source's (sign-ins, Identity Center, STS and Roles
+    # Anywhere land outside us-east-1); iamwatch's own resources are all in us-east-1.
+    patterns = rule_patterns(REGISTRY)
+    assert sorted(orjson.dumps(r["Properties"]["EventPattern"]) for r in rules) == sorted(
+        orjson.dumps(patterns[path])
+        for path in (Path("deploy") / "event-pattern.json", own_rule_file("identity-source"))
+    )
+    assert detection_pattern(REGISTRY) in [r["Properties"]["EventPattern"] for r in rules]
+    for rule in rules:
+        assert ":us-east-1:" in str(rule["Properties"]["Targets"][0]["Arn"])
     roles = [r for r in resources.values() if r["Type"] == "AWS::IAM::Role"]
     assert len(roles) == 1
     (statement,) = _statements(roles[0])
@@ -436,3 +464,12 @@ def test_every_role_grants_exactly_the_reviewed_allow_list() -> None:
         orjson.loads(FORWARDER.read_bytes()), "forwarder"
     )
     assert granted == allowed, "a role changed: review it, then update deploy/iam-allowlist.json"
+
+
+def test_roles_may_trust_the_deployments_account_and_the_organization() -> None:
+    """role-trust-opened trusts each event's own account; deployed, also the account iamwatch
+    runs in, the accounts of the trustedAccounts parameter and the organization."""
+    for name, function in resources_of("AWS::Lambda::Function").items():
+        variables = function["Properties"]["Environment"]["Variables"]
+        assert variables["IAMWATCH_TRUSTED_ACCOUNTS"] == {"Fn::Sub": "${AWS::AccountId},"}, name
+        assert variables["IAMWATCH_TRUSTED_ORGANIZATIONS"] == "", name

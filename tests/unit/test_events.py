@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from iamwatch.engine import MalformedRecordError, parse_record
-from iamwatch.events import EventBridgeEvent, parse_timestamp
+from iamwatch.events import CloudTrailRecord, EventBridgeEvent, parse_timestamp
 from tests.conftest import Case, base_record, messy_cases, run_records
 
 MESSY = messy_cases()
@@ -151,3 +151,55 @@ def test_eventbridge_envelope() -> None:
     )
     assert event.detail.event_id == detail["eventID"]
     assert event.detail_type == "AWS API Call via CloudTrail"
+
+
+# --- failure as sign-in events report it: no errorCode -------------------------------------------
+
+FAILED_SIGN_INS = [
+    ("responseElements", {"ConsoleLogin": "Failure"}),
+    ("responseElements", {"PasswordUpdated": "Failure"}),
+    ("responseElements", {"CheckMfa": "failure"}),
+    ("serviceEventDetails", {"UserAuthentication": "Failure"}),
+    ("serviceEventDetails", {"CredentialVerification": "Failure"}),
+]
+
+
+@pytest.mark.parametrize(("field", "outcome"), FAILED_SIGN_INS)
+def test_a_failure_reported_without_an_error_code_is_a_failed_call(
+    field: str, outcome: dict[str, str]
+) -> None:
+    record = CloudTrailRecord.model_validate({**base_record(), field: outcome})
+    assert record.error_code is None and record.failed
+
+
+@pytest.mark.parametrize(
+    ("field", "outcome"),
+    [
+        ("responseElements", {"ConsoleLogin": "Success"}),
+        ("serviceEventDetails", {"UserAuthentication": "Success"}),
+        ("responseElements", {"user": {"status": "Failure"}}),
+        ("serviceEventDetails", None),
+        ("serviceEventDetails", "Failure"),
+    ],
+)
+def test_success_or_nested_words_are_not_failures(field: str, outcome: object) -> None:
+    record = CloudTrailRecord.model_validate({**base_record(), field: outcome})
+    assert not record.failed
+
+
+@pytest.mark.parametrize(("field", "outcome"), FAILED_SIGN_INS)
+def test_a_failed_sign_in_by_root_is_not_root_use(field: str, outcome: dict[str, str]) -> None:
+    """Every detector skips failed calls, root-account-used included: a failed root sign-in
+    is somebody trying root, which the sign-in failure detector counts."""
+    root = base_record("root-account-used")
+    signin = {
+        **root,
+        "eventSource": "signin.amazonaws.com",
+        "eventName": next(iter(outcome)),
+        field: outcome,
+        "eventID": "3f7d9a52-6c1e-4b8f-9d2a-0e5c4b3a2f10",
+    }
+    assert [f.detector for f in run_records([signin]) if f.detector == "root-account-used"] == []
+    succeeded = {**signin, field: {next(iter(outcome)): "Success"}}
+    raised = [f.detector for f in run_records([succeeded]) if f.detector == "root-account-used"]
+    assert raised == ["root-account-used"]

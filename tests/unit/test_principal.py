@@ -138,6 +138,56 @@ IDENTITIES: list[tuple[str, dict[str, Any], dict[str, Any], PrincipalKind, str]]
         PrincipalKind.UNKNOWN,
         "HIDDEN_DUE_TO_SECURITY_REASONS",
     ),
+    (
+        # A SAML sign-in is federation whatever userIdentity.type claims.
+        "saml_sign_in_typed_as_iam_user",
+        {
+            "type": "IAMUser",
+            "arn": "arn:aws:iam::123456789012:user/okta-sync",
+            "userName": "okta-sync",
+        },
+        {"SamlProviderArn": "arn:aws:iam::123456789012:saml-provider/Okta", "MFAUsed": "No"},
+        PrincipalKind.FEDERATED,
+        "okta-sync",
+    ),
+    (
+        "saml_sign_in_typed_as_root",
+        {"type": "Root", "arn": "arn:aws:iam::123456789012:root", "principalId": "123456789012"},
+        {"SamlProviderArn": "arn:aws:iam::123456789012:saml-provider/Okta"},
+        PrincipalKind.FEDERATED,
+        "123456789012",
+    ),
+    (
+        "identity_center_sign_in_unknown_type",
+        {
+            "type": "Unknown",
+            "principalId": "123456789012",
+            "arn": "",
+            "userName": "bob@example.com",
+        },
+        {"AuthWorkflowID": "9de74b32", "CredentialType": "PASSWORD"},
+        PrincipalKind.IDENTITY_CENTER_USER,
+        "bob@example.com",
+    ),
+    (
+        "identity_center_sign_in_name_typed",
+        {"type": "Unknown", "principalId": "123456789012", "arn": ""},
+        {"CredentialType": "PASSWORD", "UserName": "ana@example.com"},
+        PrincipalKind.IDENTITY_CENTER_USER,
+        "ana@example.com",
+    ),
+    (
+        "identity_center_user_on_behalf_of",
+        {
+            "type": "IdentityCenterUser",
+            "accountId": "123456789012",
+            "onBehalfOf": {"userId": "94d00cd8-e9e6-4810-b177-b08e84725435"},
+            "credentialId": "8f761cae",
+        },
+        {"CredentialType": "PASSWORD,TOTP"},
+        PrincipalKind.IDENTITY_CENTER_USER,
+        "94d00cd8-e9e6-4810-b177-b08e84725435",
+    ),
 ]
 
 

@@ -100,9 +100,14 @@ def test_two_detectors_cannot_share_a_rule_name() -> None:
 
 def test_dispatch_selects_by_event_and_by_identity_type() -> None:
     by_event = REGISTRY.dispatch("iam.amazonaws.com", "CreateUser", "IAMUser")
-    assert [d.meta.id for d in by_event] == ["iam-user-created"]
+    # The sequence built on the event comes after the single-event detector, as registered.
+    assert [d.meta.id for d in by_event] == ["iam-user-created", "iam-user-backdoor-sequence"]
     by_root = REGISTRY.dispatch("iam.amazonaws.com", "CreateUser", "Root")
-    assert [d.meta.id for d in by_root] == ["iam-user-created", "root-account-used"]
+    assert [d.meta.id for d in by_root] == [
+        "iam-user-created",
+        "iam-user-backdoor-sequence",
+        "root-account-used",
+    ]
     assert REGISTRY.dispatch("s3.amazonaws.com", "GetObject", "AssumedRole") == ()
 
 

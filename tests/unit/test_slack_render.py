@@ -36,6 +36,7 @@ from iamwatch.slack.render import (
     SECTION_TEXT_MAX,
     Repeat,
     render,
+    render_links,
     render_repeat,
 )
 from iamwatch.slack.samples import sample_finding, sample_records
@@ -481,3 +482,60 @@ def test_a_finding_id_that_is_not_a_uuid_gets_no_buttons() -> None:
     finding = _finding(finding_id="<!channel> not-a-uuid")
     payload = render(finding, interactive=True).payload()
     assert {e["action_id"] for e in _elements(payload)} == {RUNBOOK_ACTION, CLOUDTRAIL_ACTION}
+
+
+# Sequences: the alert lists the events it links; its thread reply names their own alerts -------
+
+SEQUENCE_DETECTORS = ("iam-user-backdoor-sequence", "console-takeover-sequence",
+                      "mfa-removed-then-sign-in")  # fmt: skip
+
+
+@pytest.mark.parametrize("detector_id", SEQUENCE_DETECTORS)
+def test_a_sequence_alert_lists_its_events_in_order(detector_id: str) -> None:
+    finding = sample_finding(detector_id, RUNBOOKS)
+    payload = render(finding).payload()
+    assert_safe_message(payload, finding)
+    (listing,) = [
+        s["text"]["text"]
+        for s in _blocks(payload, "section")
+        if "text" in s and s["text"]["text"].startswith("*Sequence*")
+    ]
+    lines = listing.splitlines()[1:]
+    assert len(lines) == len(finding.links) >= 2
+    for line, link in zip(lines, finding.links, strict=True):
+        assert link.event_name in line and link.event_time.strftime("%H:%M:%S") in line
+
+
+@pytest.mark.parametrize("detector_id", SEQUENCE_DETECTORS)
+def test_the_linked_alerts_reply_names_each_event_and_its_finding(detector_id: str) -> None:
+    finding = sample_finding(detector_id, RUNBOOKS)
+    delivered = {link.finding_id for link in finding.links[:1]}
+    reply = render_links(finding, lambda finding_id: finding_id in delivered).payload()
+    assert payload_problems(reply) == []
+    body = reply["blocks"][1]["text"]["text"]
+    for index, link in enumerate(finding.links):
+        assert link.event_id in body
+        if link.finding_id is not None:
+            state = "alerted" if index == 0 else "no alert delivered here yet"
+            assert f"finding {link.finding_id} ({state})" in body
+        else:
+            assert "no alert of its own" in body
+    assert reply["text"].startswith("Linked alerts: ")
+
+
+def test_hostile_link_summaries_render_inert() -> None:
+    finding = sample_finding("iam-user-backdoor-sequence", RUNBOOKS)
+    hostile = [
+        link.model_copy(update={"summary": f"<!channel> {p} *bold* `x`", "event_name": p})
+        for link, p in zip(finding.links, PAYLOADS, strict=False)
+    ]
+    changed = finding.model_copy(update={"links": tuple(hostile)})
+    assert_safe_message(render(changed).payload(), changed)
+    reply = render_links(changed, lambda finding_id: True).payload()
+    assert payload_problems(reply) == []
+    assert all(live_tokens(text) == [] for text, _ in message_texts(reply))
+
+
+def test_only_sequences_get_a_linked_alerts_reply() -> None:
+    with pytest.raises(ValueError, match="links events"):
+        render_links(_finding(), lambda finding_id: True)

@@ -1,0 +1,109 @@
+"""mfa-removed-then-sign-in: an IAM user's MFA device was removed, then the user signed in to
+the console without MFA."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+from detectors import console_login_without_mfa, mfa_device_removed
+from detectors._common import IAM, SIGNIN, target_user, where, who
+from detectors._sequence import Step, claim, first, note_step, span, steps_around, subject_key
+from iamwatch.events import CloudTrailRecord
+from iamwatch.principal import PrincipalKind
+from iamwatch.registry import DetectionContext, DetectorMeta, Hit, detector
+from iamwatch.severity import Severity
+
+WINDOW = timedelta(hours=24)
+
+META = DetectorMeta(
+    id="mfa-removed-then-sign-in",
+    title="MFA removed, then a sign-in without MFA",
+    severity=Severity.CRITICAL,
+    description=(
+        "an MFA device deactivated for an IAM user (DeactivateMFADevice), then that user's "
+        "console sign-in without MFA within 24 hours, whatever order the events arrive in; one "
+        "finding linking the two"
+    ),
+    severity_rules="Always critical.",
+    next_step="Reach the user out of band: if they did not remove the device, delete the "
+    "password, quarantine the user and review the session.",
+    asff_type="TTPs/Defense Evasion",
+    attack_techniques=("T1556.006", "T1078.004"),
+    events={
+        IAM: frozenset({"DeactivateMFADevice"}),
+        SIGNIN: frozenset({"ConsoleLogin"}),
+    },
+    remediation_actions=("delete-login-profile", "quarantine-user"),
+    enrichment_permissions=("iam:ListMFADevices", "iam:GetLoginProfile"),
+    recommendation=(
+        "Require MFA with an IAM policy that denies everything without aws:MultiFactorAuthPresent, "
+        "and move people to IAM Identity Center, where MFA cannot be removed by the user alone."
+    ),
+    stateful=True,
+)
+
+REMOVED, SIGN_IN = "mfa-removed", "sign-in"
+
+
+def _step(record: CloudTrailRecord) -> tuple[str, str, str, str] | None:
+    """(user, role, summary, detector) when the event is a step of the sequence."""
+    if record.event_source == SIGNIN:
+        principal = record.principal
+        mfa = (record.extra.get_str("MFAUsed") or "").strip().lower()
+        if (
+            record.console_login_result != "Success"
+            or principal.kind is not PrincipalKind.IAM_USER
+            or principal.name is None
+            or mfa != "no"
+        ):
+            return None
+        summary = f"console sign-in without MFA {where(record)}"
+        return principal.name, SIGN_IN, summary, console_login_without_mfa.META.id
+    # DeactivateMFADevice names the user (or is the caller's own); deleting a virtual device
+    # does not say whose it was, and a device must be deactivated before it can be deleted.
+    user = target_user(record)
+    if user is None:
+        return None
+    serial = record.request.get_str("serialNumber") or "(unknown)"
+    summary = f"MFA device {serial} deactivated by {who(record)}"
+    return user, REMOVED, summary, mfa_device_removed.META.id
+
+
+@detector(META)
+def detect(record: CloudTrailRecord, context: DetectionContext) -> Iterator[Hit]:
+    if record.failed:
+        return
+    found = _step(record)
+    if found is None:
+        return
+    user, role, summary, member = found
+    account = record.account_id
+    key = subject_key(META.id, account, user)
+    current = note_step(context, key, record, role, summary, detector=member, keep=WINDOW)
+    around = steps_around(context, key, record.event_time, WINDOW)
+    for removed in (step for step in around if step.role == REMOVED):
+        sign_ins = [
+            s for s in around if s.role == SIGN_IN and removed.at <= s.at <= removed.at + WINDOW
+        ]
+        involved = {removed.event_id} | {s.event_id for s in sign_ins}
+        if not sign_ins or current.event_id not in involved:
+            continue
+        if not claim(context, key, removed, current, WINDOW):
+            continue
+        yield _hit(account, user, removed, first(sign_ins))
+
+
+def _hit(account: str | None, user: str, removed: Step, sign_in: Step) -> Hit:
+    return Hit(
+        summary=f"An MFA device of IAM user {user} was removed, then the user signed in to the "
+        f"console without MFA {span(removed.at, sign_in.at)} later in account "
+        f"{account or '(unknown)'}: {removed.summary}; {sign_in.summary}.",
+        target=user,
+        target_type="iam-user",
+        dedup_key=f"{META.id}:{account or '-'}:{user}",
+        details={"userName": user},
+        identity=removed.event_id,
+        links=(removed.link(), sign_in.link()),
+        event=sign_in.ref,
+    )
