@@ -1,7 +1,7 @@
 """``iamwatch scan`` and attack sequences: the same archive scanned twice with ``--state`` (as a
 cron job re-scanning a bucket would) raises each sequence finding exactly once in all (the
-second scan knows the events already scanned), whatever order the files are read in; with ``--slack``, each sequence
-alert is posted once and threads the alerts of the events it links."""
+second scan knows the events already scanned), whatever order the files are read in; with
+``--slack``, each sequence alert is posted once and threads the alerts of the events it links."""
 
 from __future__ import annotations
 
