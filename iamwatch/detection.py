@@ -147,19 +147,18 @@ class DetectionService:
         self.stats = DetectionStats()
 
     def records(
-        self, sources: Iterable[Source], *, retry_unreadable: bool = False
+        self, sources: Iterable[Source], *, retry_unreadable: bool = False, jobs: int = 1
     ) -> Iterator[LocatedRecord | Problem]:
         """The records of ``sources`` that some detector wants, parsed and located; what
         cannot be read is audited as malformed and yielded as a ``Problem`` (the caller
         reports it and goes on). With ``retry_unreadable``, a source that could not be read
-        at all raises ``UnreadableSource`` instead, so the caller's retry reads it again."""
-        from iamwatch.sources import read_source
-
+        at all raises ``UnreadableSource`` instead, so the caller's retry reads it again.
+        With ``jobs`` over 1, the sources are read by that many processes (iamwatch.parallel)
+        and come out exactly as read here, in the same order."""
         stats = self.stats
-        prefilter = self.engine.prefilter
-        for source in sources:
+        for _source, items in self._read(sources, jobs):
             stats.files += 1
-            for item in read_source(source, stats.bytes_read, prefilter=prefilter):
+            for item in items:
                 if isinstance(item, Skipped):
                     # Rejected by the same prefilter ``Engine.wants`` applies, before being built.
                     stats.records += item.count
@@ -190,6 +189,20 @@ class DetectionService:
                 else:
                     self.malformed(str(item.location), item.reason)
                 yield item
+
+    def _read(
+        self, sources: Iterable[Source], jobs: int
+    ) -> Iterator[tuple[Source, Iterator[RawRecord | Problem | Skipped]]]:
+        prefilter = self.engine.prefilter
+        if jobs > 1:
+            from iamwatch.parallel import read_sources
+
+            yield from read_sources(sources, prefilter, jobs, self.stats.bytes_read)
+            return
+        from iamwatch.sources import read_source
+
+        for source in sources:
+            yield source, read_source(source, self.stats.bytes_read, prefilter=prefilter)
 
     def _located(self, item: RawRecord) -> LocatedRecord | Problem | None:
         try:

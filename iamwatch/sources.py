@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import itertools
 import os
 import sys
 import zlib
@@ -65,6 +66,7 @@ else:
 # What ends reading a stream early: truncated or corrupt compressed data (for good), or an
 # I/O error (perhaps for now).
 _CORRUPT: tuple[type[Exception], ...] = (EOFError, gzip.BadGzipFile, *_INFLATE_ERRORS)
+_STREAM_ERRORS: tuple[type[Exception], ...] = (*_CORRUPT, OSError)
 _GZIP_MAGIC = b"\x1f\x8b"
 _READ_SIZE = 1024 * 1024
 # Decompressed bytes per step, so a small hostile gzip cannot inflate all at once; a whole
@@ -357,7 +359,71 @@ def read_source(
 def _read_stream(
     name: str, raw: IO[bytes], counter: ByteCounter, prefilter: Prefilter | None
 ) -> Iterator[RawRecord | Problem | Skipped]:
-    lines = _Lines(_sniffed(_decompressed(raw, counter)))
+    yield from _read_chunks(name, _sniffed(_decompressed(raw, counter)), prefilter)
+
+
+def read_lines_from(
+    name: str, data: bytes, first_line: int, prefilter: Prefilter | None
+) -> Iterator[RawRecord | Problem | Skipped]:
+    """The records of a piece of a JSON Lines stream (whole lines, the first being line
+    ``first_line`` of the stream), for a worker reading part of standard input."""
+    yield from _read_chunks(name, iter([data]), prefilter, first_line=first_line)
+
+
+@dataclass(frozen=True, slots=True)
+class LinesChunk:
+    first_line: int
+    data: bytes
+
+
+class StdinSplitter:
+    """Standard input for readers on several cores: when it is JSON Lines (its first line is a
+    JSON value), it comes in chunks of whole lines that can be read apart; anything else (one
+    document over many lines, or not JSON) is read in one piece, by ``items``."""
+
+    def __init__(self, name: str, raw: IO[bytes], counter: ByteCounter) -> None:
+        self.name = name
+        self._chunks = _decompressed(raw, counter)
+        self._head = b""
+        try:
+            for chunk in self._chunks:
+                self._head += chunk
+                if b"\n" in self._head.lstrip():
+                    break
+        except _STREAM_ERRORS:
+            pass  # read again by ``items``, which reports it with its place
+        first = self._head.lstrip().split(b"\n", 1)[0].strip()
+        try:
+            orjson.loads(first)
+            self.json_lines = bool(first)
+        except orjson.JSONDecodeError:
+            self.json_lines = False
+
+    def chunks(self, size: int) -> Iterator[LinesChunk]:
+        lines = _Lines(itertools.chain([self._head], self._chunks))
+        pending: list[bytes] = []
+        start, held = 1, 0
+        for line in lines:
+            if not pending:
+                start = lines.number
+            pending.append(line)
+            held += len(line) + 1
+            if held >= size:
+                yield LinesChunk(start, b"\n".join(pending))
+                pending, held = [], 0
+        if pending:
+            yield LinesChunk(start, b"\n".join(pending))
+
+    def items(self, prefilter: Prefilter | None) -> Iterator[RawRecord | Problem | Skipped]:
+        chunks = _sniffed(itertools.chain([self._head], self._chunks))
+        yield from _read_chunks(self.name, chunks, prefilter)
+
+
+def _read_chunks(
+    name: str, chunks: Iterator[bytes], prefilter: Prefilter | None, first_line: int = 1
+) -> Iterator[RawRecord | Problem | Skipped]:
+    lines = _Lines(chunks)
+    lines.number = first_line - 1
     try:
         for line in lines:
             stripped = line.strip()

@@ -125,6 +125,17 @@ def scan(
             "--strict", help="Exit 5 when no CloudTrail record was found in the input at all."
         ),
     ] = False,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            help="Worker processes reading the input (default: one per core; 1 reads in this "
+            "process). Findings, their ids and their order are the same whatever the number.",
+            show_default=False,
+        ),
+    ] = None,
     profile: ProfileOption = None,
     region: RegionOption = None,
 ) -> None:
@@ -151,7 +162,7 @@ def scan(
         _scan(
             paths,
             settings,
-            Choices(min_severity, fail_on, output_format, progress, enrich, strict),
+            Choices(min_severity, fail_on, output_format, progress, enrich, strict, jobs),
             notifier=notifier,
             audit_log=audit_log,
         )
@@ -167,6 +178,7 @@ class Choices:
     progress: bool
     enrich: bool
     strict: bool
+    jobs: int | None
 
 
 def _scan(
@@ -220,7 +232,7 @@ def _scan(
     streaming = chosen is OutputFormat.JSONL
     try:
         with _progress(errors, sources, stats, enabled=choices.progress and not OUTPUT.quiet):
-            for item in detection.records(sources):
+            for item in detection.records(sources, jobs=_jobs(choices.jobs, sources)):
                 if not isinstance(item, LocatedRecord):
                     report.problem(item)
                     continue
@@ -271,6 +283,18 @@ def _scan(
         raise typer.Exit(EXIT_DELIVERY_FAILED)
     if choices.fail_on is not None and worst is not None and worst >= choices.fail_on:
         raise typer.Exit(EXIT_FAIL_ON)
+
+
+def _jobs(asked: int | None, sources: list[Source]) -> int:
+    """Worker processes worth starting: no more than files to read (standard input is cut
+    into pieces, so it can use them all)."""
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    wanted = asked if asked is not None else cores or 1
+    if any(source.kind == "stdin" for source in sources):
+        return wanted
+    return max(1, min(wanted, len(sources)))
 
 
 def _ledger(settings: Settings) -> MemoryEventLedger | SQLiteEventLedger:
