@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 import orjson
 from pydantic import ValidationError
@@ -60,7 +61,12 @@ class Step:
 
     @classmethod
     def decode(cls, note: Note) -> Step | None:
-        """The step a note holds; ``None`` for one this version cannot read."""
+        """The step a note holds; ``None`` for one this version cannot read. Decoded once per
+        note: each step of a busy subject reads the same notes again."""
+        return _decoded(note)
+
+    @classmethod
+    def _decode(cls, note: Note) -> Step | None:
         try:
             data = orjson.loads(note.value)
         except orjson.JSONDecodeError:
@@ -93,6 +99,11 @@ class Step:
             detector=self.detector,
             finding_id=finding_id_for(self.detector, self.event_id) if self.detector else None,
         )
+
+
+@lru_cache(maxsize=4096)
+def _decoded(note: Note) -> Step | None:
+    return Step._decode(note)
 
 
 def subject_key(detector_id: str, account: str | None, user: str) -> str:
