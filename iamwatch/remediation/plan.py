@@ -34,7 +34,9 @@ _ACCESS_KEY_ID = re.compile(r"[A-Z0-9]{16,128}")
 _POLICY_ARN = re.compile(
     r"arn:aws(?:-[a-z]+)*:iam::(?:aws|\d{12}):policy/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,128}", re.ASCII
 )
-_USER_ARN = re.compile(r"arn:aws(?:-[a-z]+)*:iam::\d{12}:user/(?:[\w+=,.@-]+/)*(?P<name>[^/]+)")
+_USER_ARN = re.compile(
+    r"arn:aws(?:-[a-z]+)*:iam::(?P<account>\d{12}):user/(?:[\w+=,.@-]+/)*(?P<name>[^/]+)"
+)
 
 
 class ActionName(StrEnum):
@@ -312,6 +314,14 @@ def _quarantine_subject(finding: Finding) -> str:
         match = _USER_ARN.fullmatch(finding.actor)
         if match is None or not _valid_name(match.group("name")):
             raise _NotApplicable(f"the caller {finding.actor!r} is not a valid IAM user ARN")
+        # A user name means nothing outside its account: the caller's ARN says which one, and
+        # the plan only ever acts in the finding's account.
+        if match.group("account") != finding.account:
+            raise _NotApplicable(
+                f"the caller is IAM user {match.group('name')} of account "
+                f"{match.group('account')}, not of the finding's account "
+                f"{finding.account or '(unknown)'}; contain it in its own account"
+            )
         return match.group("name")
     if finding.actor_kind is PrincipalKind.ROOT or finding.target_type == "root":
         raise _NotApplicable(
