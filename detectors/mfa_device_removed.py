@@ -14,6 +14,7 @@ from detectors._common import IAM, state_key, target_user, where, who
 from iamwatch.events import CloudTrailRecord
 from iamwatch.registry import DetectionContext, DetectorMeta, Hit, detector
 from iamwatch.severity import Severity
+from iamwatch.text import clip, encodable
 
 META = DetectorMeta(
     id="mfa-device-removed",
@@ -43,7 +44,8 @@ def detect(record: CloudTrailRecord, context: DetectionContext) -> Iterator[Hit]
     if record.event_name == "DeactivateMFADevice":
         user = target_user(record)
         if user and serial:
-            context.state.remember(_owner_key(record, serial), user)
+            # Stored as every store can encode it (a forged file may hold lone surrogates).
+            context.state.remember(_owner_key(record, serial), clip(encodable(user)))
         action = "deactivated MFA device"
     else:
         # DeleteVirtualMFADevice takes only the serial number: never read a user out of it.
