@@ -216,6 +216,11 @@ class DetectionSettings:
     # ...and the Slack token lives in this SSM parameter or Secrets Manager secret.
     self_token_parameter: str = DEFAULT_SLACK_PARAMETER
     self_token_secret: str | None = None
+    # ...in this account and these regions (the deployment's own; None: any, e.g. a scan of a
+    # single account's logs). With organization forwarding, member accounts' events reach the
+    # same bus, and their resources may well be named like iamwatch's.
+    self_account: str | None = None
+    self_regions: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,9 @@ _SECRET_ID = re.compile(r"^[A-Za-z0-9/_+=.@:-]{1,2048}$")
 # Characters every resource kind iamwatch deploys (functions, roles, queues, tables, rules,
 # stacks) allows in its name, so a prefix of them can match all of them.
 _SELF_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+_ACCOUNT_ID = re.compile(r"^\d{12}$")
+REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$")
+_REGION = REGION
 # Slack user ids (U... for most users, W... on Enterprise Grid): the only form an approver
 # may be given in, and the only form ever rendered back as a <@mention>.
 SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,30}$")
@@ -100,6 +103,10 @@ class Settings(BaseModel):
     # The prefix of iamwatch's own resource names (iamwatch-<stage>- when deployed), which
     # the self-tamper detector watches.
     self_prefix: str = DEFAULT_SELF_PREFIX
+    # The deployment's own account and the regions of its stack (deployed: AWS::AccountId and
+    # AWS::Region); unset, every account's resources named with the prefix count.
+    self_account: str | None = None
+    self_regions: tuple[str, ...] = ()
 
     # Slack: a bot token (from one of three places) and channels, or an incoming webhook.
     slack_token: SecretStr | None = None
@@ -206,6 +213,33 @@ class Settings(BaseModel):
                 "(letters, digits, hyphens and underscores)"
             )
         return value
+
+    @field_validator("self_account", mode="before")
+    @classmethod
+    def _blank_account(cls, value: object) -> object:
+        return _blank_to_none(value)
+
+    @field_validator("self_account")
+    @classmethod
+    def _account(cls, value: str | None) -> str | None:
+        if value is not None and not _ACCOUNT_ID.match(value):
+            raise ValueError("must be a 12-digit AWS account id")
+        return value
+
+    @field_validator("self_regions", mode="before")
+    @classmethod
+    def _region_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("self_regions")
+    @classmethod
+    def _regions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for region in value:
+            if not _REGION.match(region):
+                raise ValueError("must be AWS region names such as us-east-1, separated by commas")
+        return tuple(dict.fromkeys(value))
 
     @field_validator("slack_signing_secret")
     @classmethod
@@ -357,6 +391,8 @@ class Settings(BaseModel):
             self_prefix=self.self_prefix,
             self_token_parameter=self.slack_token_ssm_parameter or DEFAULT_SLACK_PARAMETER,
             self_token_secret=self.slack_token_secret_id,
+            self_account=self.self_account,
+            self_regions=frozenset(self.self_regions) or None,
         )
 
 

@@ -68,6 +68,9 @@ def test_every_deployed_name_starts_with_the_self_prefix() -> None:
         assert prefix == "iamwatch-prod-", name
         assert function["Properties"]["FunctionName"].startswith(prefix)
         assert variables["IAMWATCH_SLACK_TOKEN_SSM_PARAMETER"] == "/iamwatch/slack-token"
+        # Only this account's and this region's resources are iamwatch's own (defect 8).
+        assert variables["IAMWATCH_SELF_ACCOUNT"] == {"Ref": "AWS::AccountId"}, name
+        assert variables["IAMWATCH_SELF_REGIONS"] == {"Ref": "AWS::Region"}, name
     for rule in pattern_rules().values():
         assert rule["Properties"]["Name"].startswith("iamwatch-prod-")
     generated = [
