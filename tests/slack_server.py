@@ -487,16 +487,21 @@ _DOMAIN = re.compile(r"[A-Za-z0-9-][.\u3002\uff0e\uff61][A-Za-z]")
 _BROADCAST = re.compile(r"(?i)@(?:here|channel|everyone|group)\b")
 
 
+_CODE_BLOCK = re.compile(r"```.*?```", re.DOTALL)
+
+
 def live_tokens(text: str) -> list[str]:
     """Mentions, links and auto-linkable URLs, domains or e-mail addresses in ``text``.
 
     Slack's own linkifier is not public; this errs on the side of calling things live: any
-    ``<...>`` token, any ``scheme://``, ``www.host``, any dot between a word character and a
-    letter (a host name or an e-mail domain), and ``@here``-style broadcasts.
+    ``<...>`` token (even in a code block), any ``scheme://``, ``www.host``, any dot between a
+    word character and a letter (a host name or an e-mail domain), and ``@here``-style
+    broadcasts, except inside a ```code block```, where Slack neither links nor formats.
     """
-    found: list[str] = []
-    for pattern in (_ANGLE_TOKEN, _SCHEME, _WWW, _DOMAIN, _BROADCAST):
-        found.extend(match.group() for match in pattern.finditer(text))
+    found = [match.group() for match in _ANGLE_TOKEN.finditer(text)]
+    prose = _CODE_BLOCK.sub(" ", text)
+    for pattern in (_SCHEME, _WWW, _DOMAIN, _BROADCAST):
+        found.extend(match.group() for match in pattern.finditer(prose))
     return found
 
 

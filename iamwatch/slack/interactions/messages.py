@@ -25,7 +25,7 @@ from slack_sdk.models.blocks import (
 
 from iamwatch.finding import Finding
 from iamwatch.settings import SLACK_USER_ID
-from iamwatch.slack.escape import neutralise, truncate_plain, utf16_length
+from iamwatch.slack.escape import code_block, neutralise, truncate_plain, utf16_length
 from iamwatch.slack.interactions.payload import confirm_value
 from iamwatch.slack.render import MAX_BLOCKS, SECTION_TEXT_MAX, SlackMessage
 
@@ -103,7 +103,8 @@ def _step_lines(plan: RemediationPlan) -> list[str]:
     lines: list[str] = []
     for number, step in enumerate(plan.steps, 1):
         lines.append(f"*{number}.* {neutralise(step.summary, _LINE_MAX)}")
-        lines.append(f"\u2003CLI: {neutralise(step.command, _LINE_MAX)}")
+        # The real command, pasteable: validated names, not neutralised prose.
+        lines.append(f"\u2003CLI: {code_block(step.command, _LINE_MAX)}")
         undo = "Undo" if step.reversible else "Cannot be undone"
         lines.append(f"\u2003{undo}: {neutralise(step.undo, _LINE_MAX)}")
     for skipped in plan.not_applicable:
