@@ -15,7 +15,7 @@ import tomllib
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -36,6 +36,9 @@ from iamwatch.registry import (
 from iamwatch.severity import Severity
 from iamwatch.slack.links import http_url_problem
 from iamwatch.slack.suppress import SuppressionRule
+
+if TYPE_CHECKING:
+    from iamwatch.protected import ProtectedPrincipals
 
 ENV_PREFIX = "IAMWATCH_"
 CONFIG_ENV = "IAMWATCH_CONFIG"
@@ -133,6 +136,9 @@ class Settings(BaseModel):
     slack_signing_secret_secret_id: str | None = None
     slack_approvers: tuple[str, ...] = ()
     slack_two_person_approval: bool = False
+    # Break-glass and other critical principals remediation never acts on (iamwatch.protected;
+    # the IAM tag iamwatch:break-glass protects too).
+    protected_principals: tuple[str, ...] = ()
 
     @field_validator(
         "slack_token",
@@ -240,6 +246,16 @@ class Settings(BaseModel):
             if not _REGION.match(region):
                 raise ValueError("must be AWS region names such as us-east-1, separated by commas")
         return tuple(dict.fromkeys(value))
+
+    @field_validator("protected_principals", mode="before")
+    @classmethod
+    def _protected_patterns(cls, value: object) -> object:
+        from iamwatch.protected import ProtectedPatternError, parse_patterns
+
+        try:
+            return parse_patterns(value)
+        except ProtectedPatternError as error:
+            raise ValueError(str(error)) from None
 
     @field_validator("slack_signing_secret")
     @classmethod
@@ -351,6 +367,13 @@ class Settings(BaseModel):
         from iamwatch.audit import default_audit_path
 
         return default_audit_path()
+
+    @property
+    def protected(self) -> ProtectedPrincipals:
+        """The protected principals matcher (the setting; tags are checked where IAM is read)."""
+        from iamwatch.protected import ProtectedPrincipals
+
+        return ProtectedPrincipals(self.protected_principals)
 
     @property
     def slack_configured(self) -> bool:

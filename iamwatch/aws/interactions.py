@@ -84,21 +84,31 @@ def build_interactions(runtime: Container) -> Interactions | InteractivityOff:
         ),
         queue=SqsRemediationQueue(runtime.client("sqs"), queue_url) if queue_url else None,
         policy=runtime.approval_policy,
+        protected=settings.protected,
     )
 
 
 def build_queued_remediations(runtime: Container) -> QueuedRemediations:
     from iamwatch.composition import slack_token_source
     from iamwatch.remediation import Remediator
+    from iamwatch.remediation.history import CloudTrailGrantHistory
     from iamwatch.slack.interactions.remediate import QueuedRemediations
     from iamwatch.slack.interactions.replies import WebApiReplies
     from iamwatch.slack.transport import RetryPolicy
 
     settings = runtime.settings
     account = runtime.account_id
+    remediator = Remediator(
+        runtime.client("iam"),
+        runtime.audit,
+        account=account,
+        history=CloudTrailGrantHistory(runtime.client("cloudtrail")),
+        protected=settings.protected,
+    )
     return QueuedRemediations(
         audit=runtime.audit,
-        remediator=Remediator(runtime.client("iam"), runtime.audit, account=account),
+        remediator=remediator,
+        protected=settings.protected,
         replies=WebApiReplies(
             slack_token_source(settings),
             api_url=settings.slack_api_url,

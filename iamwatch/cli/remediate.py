@@ -26,6 +26,7 @@ from iamwatch.cli import (
 
 if TYPE_CHECKING:
     from iamwatch.audit import SQLiteAuditLog
+    from iamwatch.protected import ProtectedPrincipals
     from iamwatch.remediation import AppliedAction, Remediator
 
 
@@ -69,6 +70,12 @@ def remediate(
         raise _fail("give a FINDING_ID to plan or apply, or --undo ACTION_ID, not both")
     if undo is not None and (apply or action):
         raise _fail("--undo takes no --apply or --action")
+    from iamwatch.settings import SettingsError, load_settings
+
+    try:
+        protected = load_settings(config).protected
+    except SettingsError as error:
+        raise _fail(str(error)) from None
     path = _existing_audit_trail(config, audit)
     try:
         log = SQLiteAuditLog(path)
@@ -76,14 +83,14 @@ def remediate(
         raise _fail(f"audit trail {path}: {error}") from None
     try:
         if undo is not None:
-            _undo(log, undo)
+            _undo(log, undo, protected)
             return
         assert finding_id is not None
         finding = raised_finding(log, finding_id)
         if finding is None:
             raise _fail(f"no finding {finding_id!r} in the audit trail {path}")
         try:
-            plan = plan_remediation(finding, action)
+            plan = plan_remediation(finding, action, protected=protected)
         except PlanError as error:
             raise _fail(str(error)) from None
         _show_plan(finding.summary, plan.runbook_steps, plan.lines())
@@ -96,7 +103,7 @@ def remediate(
             return
         if not plan.steps:
             return
-        remediator, by = _remediator(log)
+        remediator, by = _remediator(log, protected)
         try:
             applied = remediator.apply(plan, finding, by=by, via="cli")
         except RemediationError as error:
@@ -123,6 +130,10 @@ def _show_applied(applied: tuple[AppliedAction, ...] | list[AppliedAction]) -> N
     from iamwatch.terminal import printable
 
     for done in applied:
+        if done.refused is not None:
+            typer.echo(f"\n{printable(done.step.summary)}: refused")
+            typer.echo(f"  {printable(done.refused)}")
+            continue
         status = "applied" if done.changed else "already in place, nothing changed"
         typer.echo(f"\n{printable(done.step.summary)}: {status}")
         typer.echo(f"  before: {printable(_state(done.before))}")
@@ -142,11 +153,11 @@ def _state(state: dict[str, object]) -> str:
     )
 
 
-def _undo(log: SQLiteAuditLog, action_id: str) -> None:
+def _undo(log: SQLiteAuditLog, action_id: str, protected: ProtectedPrincipals) -> None:
     from iamwatch.remediation import RemediationError
     from iamwatch.terminal import printable
 
-    remediator, by = _remediator(log)
+    remediator, by = _remediator(log, protected)
     try:
         undone = remediator.undo(action_id, by=by, via="cli")
     except RemediationError as error:
@@ -159,13 +170,14 @@ def _undo(log: SQLiteAuditLog, action_id: str) -> None:
     typer.echo(f"  recorded as {undone.action_id}")
 
 
-def _remediator(log: SQLiteAuditLog) -> tuple[Remediator, str]:
+def _remediator(log: SQLiteAuditLog, protected: ProtectedPrincipals) -> tuple[Remediator, str]:
     """A remediator acting with the operator's credentials, and who they are (for the audit
     trail): the caller's ARN and the local user name."""
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
     from iamwatch.remediation import Remediator
+    from iamwatch.remediation.history import CloudTrailGrantHistory
 
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     try:
@@ -174,5 +186,10 @@ def _remediator(log: SQLiteAuditLog) -> tuple[Remediator, str]:
         _stderr_console().print(f"error: AWS credentials: {error}", markup=False)
         raise typer.Exit(EXIT_REMEDIATION_FAILED) from None
     iam = boto3.client("iam", region_name=region)
+    # IAM's events are recorded in us-east-1, whatever the operator's region.
+    history = CloudTrailGrantHistory(boto3.client("cloudtrail", region_name="us-east-1"))
     by = f"{identity['Arn']} ({getpass.getuser()})"
-    return Remediator(iam, log, account=identity["Account"]), by
+    remediator = Remediator(
+        iam, log, account=identity["Account"], history=history, protected=protected
+    )
+    return remediator, by

@@ -3,7 +3,9 @@
 Planning is pure: it reads the finding, the actions its detector declares and its runbook's
 Remediation section, and touches nothing. Every name in a plan comes from CloudTrail, so partly
 from the attacker; a name that IAM itself would not accept is refused here, before it can reach
-an API call or a printed shell command.
+an API call or a printed shell command. So is a protected principal (``IAMWATCH_PROTECTED_
+PRINCIPALS``): the plan says why; the ``iamwatch:break-glass`` tag, which only IAM knows, is
+checked when the plan is applied.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pydantic import BaseModel, ConfigDict
 
 from iamwatch.finding import Finding
 from iamwatch.principal import PrincipalKind
+from iamwatch.protected import ProtectedPrincipals
 from iamwatch.runbooks import (
     REMEDIATION_ACTIONS,
     RunbookError,
@@ -135,8 +138,17 @@ class _NotApplicable(Exception):
     """Raised by a planner: the action does not apply to this finding, and why."""
 
 
-def plan_remediation(finding: Finding, actions: Collection[str] | None = None) -> RemediationPlan:
-    """The plan for the detector's automated actions (or the chosen subset of them)."""
+_NOBODY = ProtectedPrincipals()
+
+
+def plan_remediation(
+    finding: Finding,
+    actions: Collection[str] | None = None,
+    *,
+    protected: ProtectedPrincipals = _NOBODY,
+) -> RemediationPlan:
+    """The plan for the detector's automated actions (or the chosen subset of them); a step
+    on a ``protected`` principal is listed as not applicable, with the reason."""
     try:
         runbook = load_runbook(finding.detector)
     except RunbookError as error:
@@ -155,9 +167,12 @@ def plan_remediation(finding: Finding, actions: Collection[str] | None = None) -
     skipped: list[NotApplicable] = []
     for action in declared:
         try:
-            steps.append(_PLANNERS[action](finding))
+            step = _PLANNERS[action](finding)
+            _check_unprotected(step, finding.account, protected)
         except _NotApplicable as reason:
             skipped.append(NotApplicable(action=action, reason=str(reason)))
+        else:
+            steps.append(step)
     try:
         runbook_steps = runbook.section("Remediation")
     except KeyError:
@@ -171,6 +186,24 @@ def plan_remediation(finding: Finding, actions: Collection[str] | None = None) -
         steps=tuple(steps),
         not_applicable=tuple(skipped),
     )
+
+
+def principal_arn(step: RemediationStep, account: str | None) -> str:
+    """The ARN of the principal a step changes, as far as the plan knows it (no IAM path)."""
+    return f"arn:aws:iam::{account or '*'}:{step.principal_type.value}/{step.principal_name}"
+
+
+def _check_unprotected(
+    step: RemediationStep, account: str | None, protected: ProtectedPrincipals
+) -> None:
+    if step.principal_type is PrincipalType.GROUP:
+        return  # a group is not a principal; the users in it are checked by name when acted on
+    why = protected.why(name=step.principal_name, arn=principal_arn(step, account))
+    if why is not None:
+        raise _NotApplicable(
+            f"IAM {step.principal_type.value} {step.principal_name} is protected ({why}): "
+            "iamwatch never changes it; follow the runbook by hand"
+        )
 
 
 def _valid_name(name: str | None) -> bool:

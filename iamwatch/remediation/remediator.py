@@ -3,6 +3,11 @@
 The same code runs from the CLI (the operator's own credentials) and from the remediate Lambda
 (after approval in Slack). It acts only in the account the credentials belong to, and only on a
 finding from that account: a finding about account A never changes account B.
+
+Before each step it checks what only AWS knows, and refuses the step (audited, the others
+still applied) when the principal is protected (tagged ``iamwatch:break-glass``, or listed in
+IAMWATCH_PROTECTED_PRINCIPALS by its real ARN, path included) or when the grant the step would
+remove was already in place before the finding's event (``iamwatch.remediation.history``).
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from pydantic import BaseModel, ConfigDict
 
 from iamwatch.audit import AuditKind, AuditLog, AuditRecord
 from iamwatch.finding import Finding
+from iamwatch.protected import ProtectedPrincipals
+from iamwatch.remediation.history import GrantHistory, HistoryUnavailable
 from iamwatch.remediation.iam import IamSteps, IrreversibleError, State
 from iamwatch.remediation.plan import RemediationPlan, RemediationStep
 
@@ -40,10 +47,14 @@ class AppliedAction(BaseModel):
     before: dict[str, Any]
     after: dict[str, Any]
     changed: bool
+    # Why the step was not applied (a protected principal, a grant older than the event).
+    refused: str | None = None
 
     @property
     def undo_command(self) -> str | None:
-        return f"iamwatch remediate --undo {self.action_id}" if self.step.reversible else None
+        if not self.step.reversible or self.refused is not None:
+            return None
+        return f"iamwatch remediate --undo {self.action_id}"
 
 
 def _aws_error(error: Exception) -> str:
@@ -54,10 +65,20 @@ def _aws_error(error: Exception) -> str:
 
 
 class Remediator:
-    def __init__(self, iam: IAMClient, audit: AuditLog, *, account: str) -> None:
+    def __init__(
+        self,
+        iam: IAMClient,
+        audit: AuditLog,
+        *,
+        account: str,
+        history: GrantHistory,
+        protected: ProtectedPrincipals | None = None,
+    ) -> None:
         self._steps = IamSteps(iam)
         self._audit = audit
         self._account = account
+        self._history = history
+        self._protected = protected or ProtectedPrincipals()
 
     def apply(
         self, plan: RemediationPlan, finding: Finding, *, by: str, via: str
@@ -80,6 +101,31 @@ class Remediator:
         applied: list[AppliedAction] = []
         for step in plan.steps:
             step_data = {"step": step.model_dump(mode="json"), **common}
+            try:
+                refusal = self._refusal(step, finding)
+            except (ClientError, BotoCoreError) as error:
+                refusal = f"could not check the step before applying it: {_aws_error(error)}"
+            if refusal is not None:
+                record = AuditRecord.about(
+                    AuditKind.REMEDIATION_FAILED,
+                    finding,
+                    **step_data,
+                    stage="preflight",
+                    refused=True,
+                    error=refusal,
+                )
+                self._audit.append(record)
+                applied.append(
+                    AppliedAction(
+                        action_id=record.record_id,
+                        step=step,
+                        before={},
+                        after={},
+                        changed=False,
+                        refused=refusal,
+                    )
+                )
+                continue
             try:
                 before = self._steps.read(step)
                 changed = self._steps.apply(step, before)
@@ -160,6 +206,25 @@ class Remediator:
         return AppliedAction(
             action_id=undone.record_id, step=step, before=before, after=after, changed=changed
         )
+
+    def _refusal(self, step: RemediationStep, finding: Finding) -> str | None:
+        """Why this step must not be applied, from what AWS knows; None to go ahead."""
+        principal = self._steps.principal(step)
+        if principal is not None:
+            arn, tags = principal
+            why = self._protected.why(name=step.principal_name, arn=arn, tags=tags)
+            if why is not None:
+                return (
+                    f"IAM {step.principal_type.value} {step.principal_name} is protected "
+                    f"({why}): iamwatch never changes it"
+                )
+        try:
+            standing = self._history.standing_grant(step, finding)
+        except HistoryUnavailable as error:
+            return f"not removed: {error}"
+        if standing is not None:
+            return f"not removed: {standing}"
+        return None
 
     def _check_account(self, account: str | None) -> None:
         if account is None:

@@ -22,7 +22,9 @@ pytestmark = pytest.mark.packaged
 
 FUNCTIONS = ("Detect", "Notify", "Backfill", "Export", "Interactions", "Remediate")
 # Explicit denies a role may carry (everything else is an Allow), by role and Sid.
-DENIES = {("Remediate", "ProtectOwnRoles")}
+DENIES = {("Remediate", "ProtectOwnRoles"), ("Remediate", "ProtectBreakGlass")}
+# Actions AWS authorises on no resource but "*" (and that only read), by role and Sid.
+UNSCOPED = {("Remediate", "GrantHistory"): ["cloudtrail:LookupEvents"]}
 
 
 def _statements(role: dict[str, Any]) -> list[dict[str, Any]]:
@@ -101,6 +103,10 @@ def test_roles_are_least_privilege(function: str) -> None:
         assert statement["Effect"] == expected, statement["Sid"]
         for action in _as_list(statement["Action"]):
             assert "*" not in action, f"{function}: wildcard action {action}"
+        if (function, statement["Sid"]) in UNSCOPED:
+            assert statement["Action"] == UNSCOPED[function, statement["Sid"]]
+            assert statement["Resource"] == "*"
+            continue
         for resource in _as_list(statement["Resource"]):
             assert resource != "*", f"{function}: unscoped {statement['Sid']}"
             text = str(resource)
@@ -110,7 +116,7 @@ def test_roles_are_least_privilege(function: str) -> None:
                 assert statement["Sid"] in {
                     "Logs", "EnrichmentReadOnly", "DecryptSlackToken", "ReadTrailLogs",
                     "WriteExports", "RemediationReadOnly", "RemediateUsers", "RemediateGroups",
-                    "RemediateRoles", "QuarantineUsers", "ProtectOwnRoles",
+                    "RemediateRoles", "QuarantineUsers", "ProtectOwnRoles", "ProtectBreakGlass",
                 }, statement  # fmt: skip
         if statement["Sid"] in {"DecryptSlackToken", "EncryptExports"}:
             assert "kms:ViaService" in str(statement["Condition"])
@@ -167,7 +173,7 @@ def test_quarantine_can_attach_only_the_deny_all_policy() -> None:
     attaching = [
         s
         for s in _statements(role)
-        if any(a.startswith("iam:Attach") for a in _as_list(s["Action"]))
+        if s["Effect"] == "Allow" and any(a.startswith("iam:Attach") for a in _as_list(s["Action"]))
     ]
     (statement,) = attaching
     assert statement["Action"] == ["iam:AttachUserPolicy"]
@@ -182,7 +188,7 @@ def test_remediate_cannot_change_iamwatchs_own_roles() -> None:
     roles = resources_of("AWS::IAM::Role")
     remediate = roles["RemediateRole"]
     role_writes = {a for a in _iam_writes(remediate) if a.endswith("RolePolicy")}
-    (deny,) = [s for s in _statements(remediate) if s["Effect"] == "Deny"]
+    (deny,) = [s for s in _statements(remediate) if s["Sid"] == "ProtectOwnRoles"]
     assert set(deny["Action"]) == role_writes
     assert deny["Resource"] == {
         "Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/iamwatch-prod-*"
@@ -191,6 +197,34 @@ def test_remediate_cannot_change_iamwatchs_own_roles() -> None:
     # and the stack is iamwatch-<stage>: every role of the stack matches the deny.
     assert all("RoleName" not in role["Properties"] for role in roles.values())
     assert "stackName" not in (ROOT / "serverless.yml").read_text()
+
+
+def test_remediate_may_never_change_a_break_glass_principal() -> None:
+    """Defect 6: an explicit Deny on users and roles tagged iamwatch:break-glass covers every
+    write the role may make to a user or role, whatever the code decides."""
+    remediate = resources_of("AWS::IAM::Role")["RemediateRole"]
+    (deny,) = [s for s in _statements(remediate) if s["Sid"] == "ProtectBreakGlass"]
+    assert deny["Effect"] == "Deny"
+    on_principals = {
+        action
+        for statement in _statements(remediate)
+        if statement["Effect"] == "Allow"
+        and any(
+            str(resource.get("Fn::Sub", "")).endswith((":user/*", ":role/*"))
+            for resource in _as_list(statement["Resource"])
+            if isinstance(resource, dict)
+        )
+        for action in _as_list(statement["Action"])
+        if action in _iam_writes(remediate)
+    }
+    assert on_principals and on_principals <= set(deny["Action"])
+    assert {str(r) for r in _as_list(deny["Resource"])} == {
+        str({"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:user/*"}),
+        str({"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*"}),
+    }
+    tag = "aws:ResourceTag/iamwatch:break-glass"
+    assert deny["Condition"]["Null"] == {tag: "false"}
+    assert set(deny["Condition"]["StringNotEqualsIgnoreCase"][tag]) == {"false", "no", "0", "off"}
 
 
 def test_the_slack_endpoint_is_one_throttled_logged_route() -> None:

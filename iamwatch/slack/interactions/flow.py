@@ -21,6 +21,7 @@ from typing import Any
 
 from iamwatch.audit import AuditKind, AuditLog, AuditRecord, raised_finding
 from iamwatch.finding import Finding
+from iamwatch.protected import ProtectedPrincipals
 from iamwatch.slack.interactions import messages
 from iamwatch.slack.interactions.approvals import (
     APPROVAL_WINDOW,
@@ -139,8 +140,10 @@ class Interactions:
         replies: SlackReplies,
         queue: RemediationQueue | None,
         policy: ApprovalPolicy,
+        protected: ProtectedPrincipals | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self._protected = protected or ProtectedPrincipals()
         self._verifier = verifier
         self._replay = ReplayGuard(state)
         self._audit = audit
@@ -242,7 +245,7 @@ class Interactions:
         finding = self._finding(finding_id(click.value))
         self._check_approver(click, finding)
         try:
-            plan = plan_remediation(finding)
+            plan = plan_remediation(finding, protected=self._protected)
         except PlanError:
             raise _Refused(
                 "no-plan", "This finding's runbook has no automated actions.", finding
@@ -273,7 +276,7 @@ class Interactions:
         finding = self._finding(wanted)
         self._check_approver(click, finding)
         try:
-            plan = plan_remediation(finding)
+            plan = plan_remediation(finding, protected=self._protected)
         except PlanError:
             plan = None
         if plan is None or plan.digest != digest or not plan.steps:

@@ -211,6 +211,10 @@ def outcome(
     )
     lines = [head]
     for done in applied:
+        if done.refused is not None:
+            lines.append(f"\u2022 {neutralise(done.step.summary, _LINE_MAX)}: refused")
+            lines.append(f"\u2003{neutralise(done.refused, _LINE_MAX)}")
+            continue
         status = "done" if done.changed else "already in place, nothing changed"
         lines.append(f"\u2022 {neutralise(done.step.summary, _LINE_MAX)}: {status}")
         lines.append(f"\u2003before {_state(done.before)} \u2192 after {_state(done.after)}")

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from iamwatch.audit import AuditKind, AuditLog, AuditRecord, raised_finding
 from iamwatch.finding import Finding
+from iamwatch.protected import ProtectedPrincipals
 from iamwatch.slack.interactions import messages
 from iamwatch.slack.interactions.approvals import APPROVAL_WINDOW, ApprovalPolicy
 from iamwatch.slack.interactions.queue import RemediationRequest
@@ -40,8 +41,10 @@ class QueuedRemediations:
         replies: SlackReplies,
         policy: ApprovalPolicy,
         state: StateStore,
+        protected: ProtectedPrincipals | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self._protected = protected or ProtectedPrincipals()
         self._audit = audit
         self._remediator = remediator
         self._replies = replies
@@ -74,7 +77,7 @@ class QueuedRemediations:
                 request, finding, "the approval is missing, expired or no longer valid"
             )
         try:
-            plan = plan_remediation(finding)
+            plan = plan_remediation(finding, protected=self._protected)
         except PlanError as error:
             return self._refuse(request, finding, f"no plan: {error}")
         if plan.digest != request.plan_digest:
