@@ -159,6 +159,11 @@ class SlackServer:
         with self._lock:
             self._channel_faults[channel] = (error, times)
 
+    def heal_channel(self, channel: str) -> None:
+        """The channel works again (unarchived, the bot re-invited)."""
+        with self._lock:
+            self._channel_faults.pop(channel, None)
+
     @property
     def pending_faults(self) -> int:
         with self._lock:

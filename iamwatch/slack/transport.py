@@ -41,6 +41,20 @@ Sleep = Callable[[float], None]
 _sdk_logger = logging.getLogger("iamwatch.slack.sdk")
 _sdk_logger.setLevel(logging.CRITICAL)
 
+# The token is not (or no longer) good: revoked, rotated, missing a scope.
+AUTH_ERRORS = frozenset(
+    {
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "token_revoked",
+        "token_expired",
+        "no_permission",
+        "missing_scope",
+        "invalid_token",
+        "no_service",
+    }
+)
 # Slack answers these with HTTP 200 and ok=false; a later retry can succeed.
 TRANSIENT_ERRORS = frozenset(
     {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
@@ -293,13 +307,28 @@ class WebApiTransport:
         }
 
     def _call(self, method: str, **arguments: Any) -> dict[str, Any]:
-        from iamwatch.slack.secrets import TokenError
+        from iamwatch.slack.secrets import TokenError, refreshed
 
         try:
             secret = self._token().get_secret_value()
         except TokenError as error:
             # SSM or Secrets Manager is unreachable after start-up: a later retry may succeed.
             raise DeliveryError(str(error), retryable=True) from None
+        try:
+            return self._send(method, secret, arguments)
+        except DeliveryError as error:
+            if error.reason.split(":", 1)[0] not in AUTH_ERRORS:
+                raise
+            # The cached token may have been rotated since: read it again, once.
+            try:
+                again = refreshed(self._token).get_secret_value()
+            except TokenError:
+                raise error from None
+            if again == secret:
+                raise
+            return self._send(method, again, arguments)
+
+    def _send(self, method: str, secret: str, arguments: dict[str, Any]) -> dict[str, Any]:
         self._client.token = secret
         try:
             if method == "chat.update":
