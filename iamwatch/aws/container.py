@@ -14,6 +14,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from iamwatch.aws.deployment import Deployment, load_deployment
+from iamwatch.deadline import Deadline
 from iamwatch.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
@@ -67,6 +68,9 @@ class Container:
     # None: the webhook or Web API transport the settings ask for.
     slack_transport: SlackTransport | None = None
     telemetry: Telemetry = field(default_factory=_lambda_telemetry)
+    # The running invocation's time left: handlers start it from the Lambda context, and
+    # whatever waits on Slack stops in time to audit what it could not send.
+    deadline: Deadline = field(default_factory=Deadline)
 
     def client(self, service: str) -> Any:
         return self.clients(service)
@@ -140,7 +144,9 @@ class Container:
 
         window = timedelta(seconds=self.settings.slack_dedup_window_seconds)
         store = DynamoDBDedupStore(self.client("dynamodb"), self.deployment.state_table, window)
-        return build_notifier(self.settings, store=store, transport=self.slack_transport)
+        return build_notifier(
+            self.settings, store=store, transport=self.slack_transport, deadline=self.deadline
+        )
 
     @cached_property
     def delivery(self) -> DeliveryService:

@@ -117,6 +117,7 @@ def build_queued_remediations(runtime: Container) -> QueuedRemediations:
                 max_retries=settings.slack_max_retries,
                 max_wait=float(settings.slack_max_retry_wait_seconds),
             ),
+            deadline=runtime.deadline,
         ),
         policy=runtime.approval_policy,
         state=runtime.state,
