@@ -86,6 +86,16 @@ class Container:
         return DynamoDBAuditLog(self.client("dynamodb"), self.deployment.audit_table)
 
     @cached_property
+    def interactions_audit(self) -> DynamoDBAuditLog:
+        """The audit trail as the internet-facing interactions function writes it: to its own
+        partitions, which the remediate function does not take findings or remediations from."""
+        from iamwatch.aws.audit import DynamoDBAuditLog, Writer
+
+        return DynamoDBAuditLog(
+            self.client("dynamodb"), self.deployment.audit_table, writer=Writer.INTERACTIONS
+        )
+
+    @cached_property
     def state(self) -> DynamoDBStateStore:
         from iamwatch.aws.state import DynamoDBStateStore
 

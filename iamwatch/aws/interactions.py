@@ -76,7 +76,7 @@ def build_interactions(runtime: Container) -> Interactions | InteractivityOff:
     return Interactions(
         verifier=RequestVerifier(secret),
         state=runtime.state,
-        audit=runtime.audit,
+        audit=runtime.interactions_audit,
         replies=WebApiReplies(
             slack_token_source(settings),
             api_url=settings.slack_api_url,
