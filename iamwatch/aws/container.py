@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from iamwatch.aws.export import DailyExporter
     from iamwatch.aws.idempotency import DetectOnce
     from iamwatch.aws.interactions import InteractivityOff
+    from iamwatch.aws.rounds import DynamoDBApprovalRounds
     from iamwatch.aws.state import DynamoDBStateStore
     from iamwatch.delivery import DeliveryService
     from iamwatch.detection import DetectionService
@@ -181,6 +182,12 @@ class Container:
         return ApprovalPolicy(
             frozenset(self.settings.slack_approvers), self.settings.slack_two_person_approval
         )
+
+    @cached_property
+    def approval_rounds(self) -> DynamoDBApprovalRounds:
+        from iamwatch.aws.rounds import DynamoDBApprovalRounds
+
+        return DynamoDBApprovalRounds(self.client("dynamodb"), self.deployment.state_table)
 
     @cached_property
     def interactions(self) -> Interactions | InteractivityOff:

@@ -84,6 +84,7 @@ def build_interactions(runtime: Container) -> Interactions | InteractivityOff:
         ),
         queue=SqsRemediationQueue(runtime.client("sqs"), queue_url) if queue_url else None,
         policy=runtime.approval_policy,
+        rounds=runtime.approval_rounds,
         protected=settings.protected,
     )
 
@@ -120,5 +121,5 @@ def build_queued_remediations(runtime: Container) -> QueuedRemediations:
             deadline=runtime.deadline,
         ),
         policy=runtime.approval_policy,
-        state=runtime.state,
+        rounds=runtime.approval_rounds,
     )

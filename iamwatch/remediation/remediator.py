@@ -30,11 +30,37 @@ if TYPE_CHECKING:
 
 class RemediationError(Exception):
     """Remediation stopped; the message is safe to show (no credentials, no secrets).
-    ``applied`` holds the steps that were done before it stopped."""
+    ``applied`` holds the steps that were done before it stopped; ``retryable`` says AWS was
+    throttling or unreachable, so the same plan may simply be applied again later (every step
+    reads first and changes only what is not yet in place)."""
 
-    def __init__(self, message: str, applied: tuple[AppliedAction, ...] = ()) -> None:
+    def __init__(
+        self, message: str, applied: tuple[AppliedAction, ...] = (), *, retryable: bool = False
+    ) -> None:
         super().__init__(message)
         self.applied = applied
+        self.retryable = retryable
+
+
+# AWS's answers that say "not now" rather than "no".
+_TRANSIENT_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "InternalFailure",
+        "InternalError",
+    }
+)
+
+
+def _transient(error: Exception) -> bool:
+    if isinstance(error, ClientError):
+        return error.response.get("Error", {}).get("Code") in _TRANSIENT_CODES
+    return isinstance(error, BotoCoreError)  # connection errors, timeouts
 
 
 class AppliedAction(BaseModel):
@@ -132,13 +158,18 @@ class Remediator:
                 after = self._steps.read(step)
             except (ClientError, BotoCoreError) as error:
                 reason = _aws_error(error)
+                retryable = _transient(error)
                 self._audit.append(
                     AuditRecord.about(
-                        AuditKind.REMEDIATION_FAILED, finding, **step_data, error=reason
+                        AuditKind.REMEDIATION_FAILED,
+                        finding,
+                        **step_data,
+                        error=reason,
+                        retryable=retryable,
                     )
                 )
                 raise RemediationError(
-                    f"{step.summary}: {reason}", applied=tuple(applied)
+                    f"{step.summary}: {reason}", applied=tuple(applied), retryable=retryable
                 ) from None
             record = AuditRecord.about(
                 AuditKind.REMEDIATION_APPLIED,

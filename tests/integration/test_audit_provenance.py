@@ -24,6 +24,7 @@ import pytest
 
 from iamwatch.audit import AuditKind, AuditRecord, finding_raised
 from iamwatch.aws.audit import UNTRUSTED_PREFIX, DynamoDBAuditLog
+from iamwatch.aws.rounds import ROUND_PREFIX
 from iamwatch.remediation import (
     QUARANTINE_POLICY,
     RemediationError,
@@ -180,7 +181,8 @@ def leading_keys(role: str, sid: str) -> list[str]:
 def test_the_interactions_role_may_write_only_its_own_partitions() -> None:
     assert leading_keys("InteractionsRole", "AuditAppend") == [f"{UNTRUSTED_PREFIX}*"]
     assert leading_keys("InteractionsRole", "RequestClaims") == ["claim#slack-request#*"]
-    assert leading_keys("RemediateRole", "RemediationClaims") == ["claim#slack-remediation#*"]
+    assert leading_keys("InteractionsRole", "ApprovalRounds") == [f"{ROUND_PREFIX}*"]
+    assert leading_keys("RemediateRole", "ApprovalRounds") == [f"{ROUND_PREFIX}*"]
 
 
 @pytest.mark.packaged
@@ -218,9 +220,10 @@ def test_every_write_of_the_interactions_function_is_one_its_role_allows(stack: 
     assert interactions  # the handler module the writes went through
     tables = {
         stack.deployed.env["IAMWATCH_AUDIT_TABLE"]: leading_keys("InteractionsRole", "AuditAppend"),
-        stack.deployed.env["IAMWATCH_STATE_TABLE"]: leading_keys(
-            "InteractionsRole", "RequestClaims"
-        ),
+        stack.deployed.env["IAMWATCH_STATE_TABLE"]: [
+            *leading_keys("InteractionsRole", "RequestClaims"),
+            *leading_keys("InteractionsRole", "ApprovalRounds"),
+        ],
     }
     assert {table for table, _ in writes} == set(tables)
     for table, partition in writes:

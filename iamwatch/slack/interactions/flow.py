@@ -14,6 +14,7 @@ import hashlib
 import ipaddress
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,13 +24,7 @@ from iamwatch.audit import AuditKind, AuditLog, AuditRecord, raised_finding
 from iamwatch.finding import Finding
 from iamwatch.protected import ProtectedPrincipals
 from iamwatch.slack.interactions import messages
-from iamwatch.slack.interactions.approvals import (
-    APPROVAL_WINDOW,
-    QUEUE_STAGE,
-    ApprovalPolicy,
-    pending_approvers,
-    recently_queued,
-)
+from iamwatch.slack.interactions.approvals import APPROVAL_WINDOW, QUEUE_STAGE, ApprovalPolicy
 from iamwatch.slack.interactions.payload import (
     BlockActions,
     PayloadError,
@@ -41,6 +36,7 @@ from iamwatch.slack.interactions.payload import (
 from iamwatch.slack.interactions.queue import RemediationQueue, RemediationRequest
 from iamwatch.slack.interactions.replay import ReplayGuard
 from iamwatch.slack.interactions.replies import SlackReplies
+from iamwatch.slack.interactions.rounds import Approval, ApprovalRounds, Round
 from iamwatch.slack.interactions.verify import Refusal, RequestVerifier
 from iamwatch.slack.render import (
     ACKNOWLEDGE_ACTION,
@@ -53,6 +49,8 @@ from iamwatch.slack.transport import DeliveryError
 from iamwatch.state import StateStore
 
 logger = logging.getLogger("iamwatch.slack.interactions")
+# Conditional writes of a round lost to other approvers' at the same moment, before giving up.
+_ROUND_ATTEMPTS = 3
 
 # Link buttons open a URL in the browser; Slack still reports the click, which changes nothing.
 _LINK_ACTIONS = frozenset({RUNBOOK_ACTION, CLOUDTRAIL_ACTION})
@@ -140,9 +138,11 @@ class Interactions:
         replies: SlackReplies,
         queue: RemediationQueue | None,
         policy: ApprovalPolicy,
+        rounds: ApprovalRounds,
         protected: ProtectedPrincipals | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self._rounds = rounds
         self._protected = protected or ProtectedPrincipals()
         self._verifier = verifier
         self._replay = ReplayGuard(state)
@@ -286,28 +286,22 @@ class Interactions:
                 "updated); click Remediate again to see the current plan.",
                 finding,
             )
-        history = list(self._audit.for_finding(finding.finding_id))
-        if recently_queued(history, digest, click.at) is not None:
-            raise _Refused(
-                "already-queued",
-                "This plan was approved and queued within the last hour; its outcome is in the "
-                "alert's thread.",
-                finding,
-            )
-        # An approver removed from the setting since approving no longer counts.
-        earlier = [
-            user
-            for user in pending_approvers(history, digest, click.at)
-            if self._policy.may_approve(user)
-        ]
-        if click.user in earlier:
-            raise _Refused(
-                "same-approver-twice",
-                "You already approved this plan. A second, different approver must confirm it.",
-                finding,
-            )
-        approvers = [*earlier, click.user]
         required = self._policy.required(finding)
+        approval_id = str(uuid.uuid4())
+        # The round is read consistently and written only if unchanged since: two approvers
+        # clicking at once both count, and a plan is queued once.
+        for _ in range(_ROUND_ATTEMPTS):
+            current = self._rounds.get(finding.finding_id)
+            approvers, updated = self._next_round(click, finding, digest, current, approval_id)
+            if self._rounds.put(updated, read_version=current.version if current else None):
+                break
+        else:
+            raise _Refused(
+                "busy",
+                "Other approvals of this finding are being recorded right now; confirm again "
+                "in a moment.",
+                finding,
+            )
         data = {
             **click.audit_data(),
             "plan_digest": digest,
@@ -315,7 +309,7 @@ class Interactions:
             "approvals_required": required,
         }
         channel = click.payload.channel_id
-        if len(approvers) < required:
+        if updated.status == "pending":
             self._append(click, AuditKind.REMEDIATION_APPROVED, finding, data)
             deadline = click.at + APPROVAL_WINDOW
             self._tell(
@@ -334,9 +328,12 @@ class Interactions:
             AuditKind.REMEDIATION_APPROVED,
             finding,
             {**data, "queued": True, "approvers": approvers},
+            record_id=approval_id,
         )
         if self._queue is None:
-            return self._queue_failed(click, finding, approval, "no remediation queue configured")
+            return self._queue_failed(
+                click, finding, approval, updated, "no remediation queue configured"
+            )
         request = RemediationRequest(
             finding_id=finding.finding_id,
             plan_digest=digest,
@@ -349,10 +346,57 @@ class Interactions:
         try:
             self._queue.submit(request)
         except Exception as error:  # AWS's errors are many; each is recorded the same way
-            return self._queue_failed(click, finding, approval, type(error).__name__)
+            return self._queue_failed(click, finding, approval, updated, type(error).__name__)
         self._tell(click, messages.notice("Approved; the remediation is queued."))
         self._post_in_thread(channel, alert_ts, messages.queued(approvers))
         return Answer(200, "queued")
+
+    def _next_round(
+        self,
+        click: _Click,
+        finding: Finding,
+        digest: str,
+        current: Round | None,
+        approval_id: str,
+    ) -> tuple[list[str], Round]:
+        """The approvers counting this click, and the round it leaves; refuses a plan already
+        queued and an approver approving twice."""
+        if self._policy.in_progress(current, digest, click.at):
+            raise _Refused(
+                "already-queued",
+                "This plan was approved and queued within the last hour; its outcome is in the "
+                "alert's thread.",
+                finding,
+            )
+        # An approver removed from the setting since approving no longer counts.
+        earlier = self._policy.pending(current, digest, click.at)
+        if click.user in earlier:
+            raise _Refused(
+                "same-approver-twice",
+                "You already approved this plan. A second, different approver must confirm it.",
+                finding,
+            )
+        approvers = [*earlier, click.user]
+        kept = tuple(
+            approval
+            for approval in (current.approvals if current else ())
+            if approval.user in earlier
+        )
+        approvals = (*kept, Approval(click.user, click.at))
+        version = current.version + 1 if current else 1
+        if len(approvers) < self._policy.required(finding):
+            updated = Round(finding.finding_id, digest, "pending", approvals, version=version)
+        else:
+            updated = Round(
+                finding.finding_id,
+                digest,
+                "queued",
+                approvals,
+                approval_id=approval_id,
+                queued_at=click.at,
+                version=version,
+            )
+        return approvers, updated
 
     # Helpers -------------------------------------------------------------------------------
     def _finding(self, wanted: str) -> Finding:
@@ -382,17 +426,28 @@ class Interactions:
         finding: Finding | None,
         data: dict[str, Any],
         subject: str | None = None,
+        record_id: str | None = None,
     ) -> AuditRecord:
         if finding is not None:
-            record = AuditRecord.about(kind, finding, **data).model_copy(update={"at": click.at})
+            update: dict[str, Any] = {"at": click.at}
+            if record_id is not None:
+                update["record_id"] = record_id
+            record = AuditRecord.about(kind, finding, **data).model_copy(update=update)
         else:
             record = AuditRecord(kind=kind, at=click.at, finding_id=subject, data=data)
         self._audit.append(record)
         return record
 
     def _queue_failed(
-        self, click: _Click, finding: Finding, approval: AuditRecord, reason: str
+        self,
+        click: _Click,
+        finding: Finding,
+        approval: AuditRecord,
+        round_: Round,
+        reason: str,
     ) -> Answer:
+        # Nothing was queued: the round ends, and the approvers may confirm again at once.
+        self._rounds.put(round_.moved("failed"), read_version=round_.version)
         self._append(
             click,
             AuditKind.REMEDIATION_FAILED,

@@ -1,10 +1,13 @@
 """Applying a remediation approved in Slack: the remediate function's core.
 
 Nothing in the queued request is taken on trust but its ids: the finding is rebuilt from the
-audit trail, the plan is made again and must have the digest the approvers confirmed, and the
-approval record it names must still authorise it (queued, recent, enough approvers, each still
-an approver). The remediation core applies it and audits each step; the outcome, with the undo
-commands and what cannot be undone, goes to the alert's thread.
+audit trail (from what detection wrote, never from the interactions function's partitions),
+the plan is made again and must have the digest the approvers confirmed, and the finding's
+approval round, read consistently, must have been queued by the approval the request names
+(recent, enough approvers, each still an approver). The remediation core applies it and audits
+each step; the outcome, with the undo commands and what cannot be undone, goes to the alert's
+thread. A failure ends the round at once; a throttled or unreachable AWS hands it back to the
+queue for a retry.
 """
 
 from __future__ import annotations
@@ -19,12 +22,12 @@ from iamwatch.audit import AuditKind, AuditLog, AuditRecord, raised_finding
 from iamwatch.finding import Finding
 from iamwatch.protected import ProtectedPrincipals
 from iamwatch.slack.interactions import messages
-from iamwatch.slack.interactions.approvals import APPROVAL_WINDOW, ApprovalPolicy
+from iamwatch.slack.interactions.approvals import APPLY_STAGE, ApprovalPolicy
 from iamwatch.slack.interactions.queue import RemediationRequest
 from iamwatch.slack.interactions.replies import SlackReplies
+from iamwatch.slack.interactions.rounds import ApprovalRounds, Round, Status
 from iamwatch.slack.render import SlackMessage
 from iamwatch.slack.transport import DeliveryError
-from iamwatch.state import StateStore
 
 if TYPE_CHECKING:
     from iamwatch.remediation import Remediator
@@ -40,7 +43,7 @@ class QueuedRemediations:
         remediator: Remediator,
         replies: SlackReplies,
         policy: ApprovalPolicy,
-        state: StateStore,
+        rounds: ApprovalRounds,
         protected: ProtectedPrincipals | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -49,12 +52,12 @@ class QueuedRemediations:
         self._remediator = remediator
         self._replies = replies
         self._policy = policy
-        self._state = state
+        self._rounds = rounds
         self._clock = clock
 
     def run(self, request: RemediationRequest) -> str:
         """Apply one approved request; returns the outcome. Raises only for what a retry could
-        fix (AWS unreachable before anything was applied)."""
+        fix (AWS throttling or unreachable), with the round handed back for that retry."""
         from iamwatch.remediation import PlanError, RemediationError, plan_remediation
 
         now = datetime.fromtimestamp(self._clock(), UTC)
@@ -69,40 +72,53 @@ class QueuedRemediations:
             )
             logger.error("remediation refused", extra={"reason": "unknown finding"})
             return "unknown-finding"
-        approvers = self._policy.valid_round(
-            self._audit.get(request.approval_id), finding, request.plan_digest, now
+        # The round, read consistently: the approval this request names must have queued it.
+        round_ = self._rounds.get(finding.finding_id)
+        approvers = self._policy.authorises(
+            round_, finding, request.plan_digest, request.approval_id, now
         )
-        if approvers is None or approvers != request.approvers:
+        if round_ is None or approvers is None or approvers != request.approvers:
             return self._refuse(
                 request, finding, "the approval is missing, expired or no longer valid"
             )
         try:
             plan = plan_remediation(finding, protected=self._protected)
         except PlanError as error:
+            self._end(round_, "failed")
             return self._refuse(request, finding, f"no plan: {error}")
         if plan.digest != request.plan_digest:
+            self._end(round_, "failed")
             return self._refuse(request, finding, "the plan changed after it was approved")
-        # Two rounds approved at once (two approvers confirming together) queue two requests
-        # for one plan: the first to get here applies it; the other stops.
-        if not self._state.claim(
-            f"slack-remediation#{finding.finding_id}#{plan.digest}",
-            request.approval_id,
-            now,
-            APPROVAL_WINDOW,
-        ):
-            logger.info("remediation already applied by another approval", extra=self._ids(request))
+        # Take the round: only one run applies it (a redelivered request re-enters its own).
+        taken = round_.moved("applying")
+        if not self._rounds.put(taken, read_version=round_.version):
+            logger.info("remediation already taken by another run", extra=self._ids(request))
             return "duplicate"
         by = ",".join(f"slack:{user}" for user in approvers)
         try:
             applied = self._remediator.apply(plan, finding, by=by, via="slack")
         except RemediationError as error:
-            # The core has audited the failure, whether a step failed or none could start.
+            if error.retryable:
+                # Throttled or unreachable: the round goes back to queued for the retry SQS
+                # makes; a step already applied is found in place and left as it is.
+                self._end(taken, "queued")
+                logger.warning("remediation will be retried", extra=self._ids(request))
+                raise
+            # The core has audited the failure. The round ends, so the approvers can confirm
+            # again at once, once they have looked at why.
+            self._end(taken, "failed")
             logger.error("remediation stopped", extra=self._ids(request))
             self._reply(request, messages.outcome(error.applied, approvers, error=str(error)))
             return "failed"
+        self._end(taken, "done")
         logger.info("remediation applied", extra={**self._ids(request), "steps": len(applied)})
         self._reply(request, messages.outcome(applied, approvers))
         return "applied"
+
+    def _end(self, round_: Round, status: Status) -> None:
+        """Move the round on; a lost race leaves it to whoever moved it."""
+        if not self._rounds.put(round_.moved(status), read_version=round_.version):
+            logger.warning("approval round changed meanwhile", extra={"status": status})
 
     def _refuse(self, request: RemediationRequest, finding: Finding, reason: str) -> str:
         self._audit.append(
@@ -122,7 +138,7 @@ class QueuedRemediations:
         return {
             "via": "slack",
             "by": ",".join(f"slack:{user}" for user in request.approvers),
-            "stage": "apply",
+            "stage": APPLY_STAGE,
             "approval_id": request.approval_id,
             "plan_digest": request.plan_digest,
             "error": error,
