@@ -122,4 +122,5 @@ def build_queued_remediations(runtime: Container) -> QueuedRemediations:
         ),
         policy=runtime.approval_policy,
         rounds=runtime.approval_rounds,
+        audit_table=runtime.deployment.audit_table,
     )

@@ -2,6 +2,7 @@
 
 from iamwatch.remediation.plan import (
     QUARANTINE_POLICY,
+    UNDO_IN_AWS,
     ActionName,
     NotApplicable,
     PlanError,
@@ -9,11 +10,13 @@ from iamwatch.remediation.plan import (
     RemediationPlan,
     RemediationStep,
     plan_remediation,
+    undo_digest,
 )
 from iamwatch.remediation.remediator import AppliedAction, RemediationError, Remediator
 
 __all__ = [
     "QUARANTINE_POLICY",
+    "UNDO_IN_AWS",
     "ActionName",
     "AppliedAction",
     "NotApplicable",
@@ -24,4 +27,5 @@ __all__ = [
     "RemediationStep",
     "Remediator",
     "plan_remediation",
+    "undo_digest",
 ]

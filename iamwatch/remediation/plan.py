@@ -52,6 +52,17 @@ class ActionName(StrEnum):
 
 assert {action.value for action in ActionName} == REMEDIATION_ACTIONS
 
+# Steps whose undo the remediation role makes with the permissions it already has, so an undo
+# can be approved in Slack: reactivating the key it deactivated (UpdateAccessKey), lifting
+# the quarantine it attached (DetachUserPolicy). Undoing the others grants access (a group
+# membership, a policy): that stays with people and their own credentials.
+UNDO_IN_AWS = frozenset({ActionName.DEACTIVATE_ACCESS_KEY, ActionName.QUARANTINE_USER})
+
+
+def undo_digest(action_id: str) -> str:
+    """What approvers of an undo confirm: undoing exactly this applied step."""
+    return hashlib.sha256(f"undo:{action_id}".encode()).hexdigest()
+
 
 class PrincipalType(StrEnum):
     USER = "user"

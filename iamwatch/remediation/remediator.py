@@ -216,7 +216,9 @@ class Remediator:
         except IrreversibleError as error:
             raise RemediationError(f"{step.summary} cannot be undone: {error}") from None
         except (ClientError, BotoCoreError) as error:
-            raise RemediationError(f"undo of {step.summary}: {_aws_error(error)}") from None
+            raise RemediationError(
+                f"undo of {step.summary}: {_aws_error(error)}", retryable=_transient(error)
+            ) from None
         undone = AuditRecord(
             kind=AuditKind.REMEDIATION_UNDONE,
             finding_id=record.finding_id,

@@ -4,6 +4,7 @@ IAM, the audit trail, --undo."""
 from __future__ import annotations
 
 import re
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -176,3 +177,28 @@ def test_usage_errors_exit_2(
     assert result.returncode == 2
     assert message in result.stderr
     assert attached(granted) == {ADMIN}
+
+
+@pytest.mark.parametrize("table", ["a b", "x", "t;rm -rf"])
+def test_a_dynamodb_audit_trail_must_name_a_table(aws_env: dict[str, str], table: str) -> None:
+    result = run_iamwatch(
+        "remediate", "--undo", "00000000-0000-4000-8000-000000000000", "--audit",
+        f"dynamodb://{table}", env=aws_env,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert b"is not a DynamoDB table name" in result.stderr
+
+
+def test_an_unknown_action_in_a_dynamodb_trail_is_refused(aws_env: dict[str, str]) -> None:
+    """The deployment's table, read with the operator's credentials (moto here)."""
+    import boto3
+
+    from iamwatch.aws.tables import create_table
+
+    table = f"iamwatch-audit-{uuid.uuid4().hex[:8]}"
+    create_table(boto3.client("dynamodb", endpoint_url=aws_env["AWS_ENDPOINT_URL"]), "audit", table)
+    result = run_iamwatch(
+        "remediate", "--undo", str(uuid.uuid4()), "--audit", f"dynamodb://{table}", env=aws_env
+    )
+    assert result.returncode == 6
+    assert b"no applied remediation has this action id" in result.stderr

@@ -451,8 +451,10 @@ def test_an_approved_remediation_is_queued_applied_and_reported_with_its_undo(
     assert all(r.data["by"] == f"slack:{approver}" and r.data["via"] == "slack" for r in applied)
     replies = stack.slack.replies(alert.ts)
     outcome = replies[-1].blocks[0]["text"]["text"]
+    table = stack.deployed.env["IAMWATCH_AUDIT_TABLE"]
     for record in applied:
-        assert f"`iamwatch remediate --undo {record.record_id}`" in str(replies[-1].blocks)
+        undo = f"`iamwatch remediate --undo {record.record_id} --audit dynamodb://{table}`"
+        assert undo in str(replies[-1].blocks)
     assert "applied" in outcome
     assert stack.queued() == []
 
@@ -566,7 +568,10 @@ def test_the_thread_reply_says_what_cannot_be_undone(stack: Stack) -> None:
     assert deleted.data["before"]["login_profile"] is True
     assert deleted.data["after"] == {"login_profile": False}
     assert f"--undo {deleted.record_id}" not in reply
-    assert f"`iamwatch remediate --undo {quarantined.record_id}`" in reply
+    table = stack.deployed.env["IAMWATCH_AUDIT_TABLE"]
+    assert (
+        f"`iamwatch remediate --undo {quarantined.record_id} --audit dynamodb://{table}`" in reply
+    )
 
 
 def test_a_finding_from_another_account_is_not_remediated_here(stack: Stack) -> None:

@@ -176,6 +176,7 @@ class Interactions:
             ACKNOWLEDGE_ACTION: self._acknowledge,
             REMEDIATE_ACTION: self._remediate,
             messages.CONFIRM_ACTION: self._confirm,
+            messages.UNDO_ACTION: self._undo,
         }
         try:
             route = routes.get(action)
@@ -286,6 +287,48 @@ class Interactions:
                 "updated); click Remediate again to see the current plan.",
                 finding,
             )
+        return self._approve(click, finding, digest, alert_ts)
+
+    def _undo(self, click: _Click) -> Answer:
+        """An Undo button under a remediation's outcome: approved like a plan, applied by the
+        remediate function, for the steps its role can put back itself."""
+        from iamwatch.remediation import UNDO_IN_AWS, RemediationStep, undo_digest
+
+        action_id = finding_id(click.value)
+        record = self._audit.get(action_id)
+        if (
+            record is None
+            or record.kind is not AuditKind.REMEDIATION_APPLIED
+            or record.finding_id is None
+        ):
+            raise _Refused(
+                "unknown-action", "iamwatch has no applied remediation step with this id."
+            )
+        finding = self._finding(record.finding_id)
+        self._check_approver(click, finding)
+        step = RemediationStep.model_validate(record.data.get("step"))
+        if not record.data.get("changed") or step.action not in UNDO_IN_AWS:
+            raise _Refused(
+                "cannot-undo-here",
+                "This step cannot be undone from Slack; the alert's thread has the command.",
+                finding,
+            )
+        message_ts = click.payload.container.message_ts
+        thread = click.payload.message.thread_ts if click.payload.message else None
+        return self._approve(
+            click, finding, undo_digest(action_id), thread or message_ts, action_id
+        )
+
+    def _approve(
+        self,
+        click: _Click,
+        finding: Finding,
+        digest: str,
+        alert_ts: str | None,
+        undo: str | None = None,
+    ) -> Answer:
+        """Count the click's approval of ``digest`` in the finding's round; queue the
+        remediation (or the undo of one step) once enough approvers have confirmed."""
         required = self._policy.required(finding)
         approval_id = str(uuid.uuid4())
         # The round is read consistently and written only if unchanged since: two approvers
@@ -302,12 +345,14 @@ class Interactions:
                 "in a moment.",
                 finding,
             )
-        data = {
+        data: dict[str, Any] = {
             **click.audit_data(),
             "plan_digest": digest,
             "approval": len(approvers),
             "approvals_required": required,
         }
+        if undo is not None:
+            data["undo"] = undo
         channel = click.payload.channel_id
         if updated.status == "pending":
             self._append(click, AuditKind.REMEDIATION_APPROVED, finding, data)
@@ -316,7 +361,7 @@ class Interactions:
                 click,
                 messages.notice(
                     f"Your approval is recorded ({len(approvers)} of {required}). A second, "
-                    "different approver must confirm this plan within an hour."
+                    "different approver must confirm this within an hour."
                 ),
             )
             self._post_in_thread(
@@ -342,13 +387,15 @@ class Interactions:
             requested_at=click.at,
             channel=channel,
             alert_ts=alert_ts,
+            undo=undo,
         )
         try:
             self._queue.submit(request)
         except Exception as error:  # AWS's errors are many; each is recorded the same way
             return self._queue_failed(click, finding, approval, updated, type(error).__name__)
-        self._tell(click, messages.notice("Approved; the remediation is queued."))
-        self._post_in_thread(channel, alert_ts, messages.queued(approvers))
+        what = "undo" if undo is not None else "remediation"
+        self._tell(click, messages.notice(f"Approved; the {what} is queued."))
+        self._post_in_thread(channel, alert_ts, messages.queued(approvers, undo=undo is not None))
         return Answer(200, "queued")
 
     def _next_round(

@@ -45,9 +45,12 @@ class QueuedRemediations:
         policy: ApprovalPolicy,
         rounds: ApprovalRounds,
         protected: ProtectedPrincipals | None = None,
+        audit_table: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._protected = protected or ProtectedPrincipals()
+        # Named in the undo commands of outcome replies (the CLI reads that table).
+        self._audit_table = audit_table
         self._audit = audit
         self._remediator = remediator
         self._replies = replies
@@ -81,6 +84,8 @@ class QueuedRemediations:
             return self._refuse(
                 request, finding, "the approval is missing, expired or no longer valid"
             )
+        if request.undo is not None:
+            return self._undo(request, round_, approvers)
         try:
             plan = plan_remediation(finding, protected=self._protected)
         except PlanError as error:
@@ -112,8 +117,59 @@ class QueuedRemediations:
             return "failed"
         self._end(taken, "done")
         logger.info("remediation applied", extra={**self._ids(request), "steps": len(applied)})
-        self._reply(request, messages.outcome(applied, approvers))
+        self._reply(request, messages.outcome(applied, approvers, audit_table=self._audit_table))
         return "applied"
+
+    def _undo(self, request: RemediationRequest, round_: Round, approvers: tuple[str, ...]) -> str:
+        """Reverse one applied step the approvers confirmed: only a step this role can put back
+        itself (the remediation core re-reads the step from the audit trail, from what the
+        remediate function or the CLI recorded, and refuses one already undone)."""
+        from iamwatch.remediation import UNDO_IN_AWS, RemediationError, undo_digest
+
+        assert request.undo is not None
+        if request.plan_digest != undo_digest(request.undo):
+            return self._refuse_undo(request, round_, "the approval is not for this undo")
+        record = self._audit.get(request.undo)
+        step = record.data.get("step") if record is not None else None
+        if (
+            record is None
+            or record.kind is not AuditKind.REMEDIATION_APPLIED
+            or record.finding_id != request.finding_id
+            or not isinstance(step, dict)
+            or step.get("action") not in {action.value for action in UNDO_IN_AWS}
+        ):
+            return self._refuse_undo(request, round_, "no such step to undo from Slack")
+        taken = round_.moved("applying")
+        if not self._rounds.put(taken, read_version=round_.version):
+            return "duplicate"
+        by = ",".join(f"slack:{user}" for user in approvers)
+        try:
+            done = self._remediator.undo(request.undo, by=by, via="slack")
+        except RemediationError as error:
+            if error.retryable:
+                self._end(taken, "queued")
+                raise
+            self._end(taken, "failed")
+            self._reply(
+                request, messages.notice(f"\u274c Undo not applied: {messages.safe(str(error))}")
+            )
+            return "failed"
+        self._end(taken, "done")
+        logger.info("remediation undone", extra=self._ids(request))
+        self._reply(request, messages.undone(done, approvers))
+        return "undone"
+
+    def _refuse_undo(self, request: RemediationRequest, round_: Round, reason: str) -> str:
+        self._end(round_, "failed")
+        self._audit.append(
+            AuditRecord(
+                kind=AuditKind.REMEDIATION_FAILED,
+                finding_id=request.finding_id,
+                data={**self._data(request, error=reason), "undo": request.undo},
+            )
+        )
+        logger.error("undo refused", extra={"reason": reason, **self._ids(request)})
+        return "refused"
 
     def _end(self, round_: Round, status: Status) -> None:
         """Move the round on; a lost race leaves it to whoever moved it."""
