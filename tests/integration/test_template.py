@@ -237,7 +237,10 @@ def test_the_slack_endpoint_is_one_throttled_logged_route() -> None:
     assert integration["Properties"]["PayloadFormatVersion"] == "2.0"
     (stage,) = resources_of("AWS::ApiGatewayV2::Stage").values()
     throttling = stage["Properties"]["DefaultRouteSettings"]
-    assert 0 < throttling["ThrottlingRateLimit"] <= throttling["ThrottlingBurstLimit"] <= 50
+    assert 0 < throttling["ThrottlingRateLimit"] <= throttling["ThrottlingBurstLimit"] <= 200
+    # The function behind it is capped too, whatever reaches it.
+    function = resources_of("AWS::Lambda::Function")["InteractionsLambdaFunction"]
+    assert function["Properties"]["ReservedConcurrentExecutions"] <= 10
     access = stage["Properties"]["AccessLogSettings"]["Format"]
     # Access logs name the request, never its headers (the signature) or body.
     assert "$context.requestId" in access and "header" not in access.lower()

@@ -3,9 +3,13 @@
 A request is refused with 401 unless Slack signed it within five minutes and it was not seen
 before; with 400 when it is not a button click iamwatch understands. A signed click is then
 acknowledged, shown a plan, or approved, or refused with an ephemeral explanation (not an
-approver, the same approver twice, an unknown finding, a changed plan). Every outcome is an
-audit record, written before Slack is told anything. A refused unsigned or forged request is
-recorded with only the user id it claims and a hash of its body: the rest is the sender's text.
+approver, the same approver twice, an unknown finding, a changed plan). Every outcome of a
+signed request is an audit record, written before Slack is told anything.
+
+A request Slack did not sign (unsigned, forged, stale) or a replay of one it did is anyone's on
+the internet: it costs no write. It is logged with only the user id it claims, a hash of its
+body and its source address (the rest is the sender's text), a few times a minute per source
+address, and answered 429 once that source is over its budget (``limits.py``).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from iamwatch.finding import Finding
 from iamwatch.protected import ProtectedPrincipals
 from iamwatch.slack.interactions import messages
 from iamwatch.slack.interactions.approvals import APPROVAL_WINDOW, QUEUE_STAGE, ApprovalPolicy
+from iamwatch.slack.interactions.limits import SourceBudget
 from iamwatch.slack.interactions.payload import (
     BlockActions,
     PayloadError,
@@ -144,6 +149,7 @@ class Interactions:
     ) -> None:
         self._rounds = rounds
         self._protected = protected or ProtectedPrincipals()
+        self._budget = SourceBudget()
         self._verifier = verifier
         self._replay = ReplayGuard(state)
         self._audit = audit
@@ -161,12 +167,18 @@ class Interactions:
             if not self._replay.first_time(request.timestamp, request.signature, now):
                 refusal = Refusal.REPLAYED
         if refusal is not None:
-            self._unverified(request.body, refusal.value, now, source_ip)
+            if not self._budget.spend(source_ip, self._clock()):
+                if self._budget.first_refusal(source_ip):
+                    logger.warning(
+                        "slack interaction source over its budget", extra={"source_ip": source_ip}
+                    )
+                return Answer(429, "refused:rate-limited", "too many requests")
+            self._unsigned(request.body, refusal.value, source_ip)
             return Answer(401, f"refused:{refusal.value}", "invalid request")
         try:
             payload = parse_payload(request.body)
         except PayloadError as error:
-            self._unverified(request.body, "malformed", now, source_ip, detail=str(error))
+            self._malformed(request.body, now, source_ip, str(error))
             return Answer(400, "refused:malformed", "not a button click iamwatch understands")
         click = _Click(payload, now, source_ip)
         action = payload.action.action_id
@@ -189,9 +201,24 @@ class Interactions:
             return self._refuse(click, refused)
 
     # Refusals ------------------------------------------------------------------------------
-    def _unverified(
-        self, body: bytes, reason: str, now: datetime, source_ip: str | None, detail: str = ""
-    ) -> None:
+    @staticmethod
+    def _unsigned(body: bytes, reason: str, source_ip: str | None) -> None:
+        """A request nobody proved to be Slack's: logged, never written anywhere."""
+        logger.warning(
+            "slack interaction refused",
+            extra={
+                "reason": reason,
+                "claimed_user": claimed_user(body),
+                "body_sha256": hashlib.sha256(body).hexdigest(),
+                "body_bytes": len(body),
+                "source_ip": source_ip,
+            },
+        )
+
+    def _malformed(self, body: bytes, now: datetime, source_ip: str | None, detail: str) -> None:
+        """A request Slack signed that is not a click iamwatch understands: Slack's own, so
+        recorded, though only by its claimed user and hash."""
+        reason = "malformed"
         data: dict[str, Any] = {
             "reason": reason,
             "claimed_user": claimed_user(body),
