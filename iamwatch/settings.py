@@ -139,6 +139,9 @@ class Settings(BaseModel):
     # Break-glass and other critical principals remediation never acts on (iamwatch.protected;
     # the IAM tag iamwatch:break-glass protects too).
     protected_principals: tuple[str, ...] = ()
+    # Where iamwatch's own alarms and the doctor's failures go in Slack: a channel apart from
+    # the alert channels, which may be the broken part.
+    alarm_slack_channel: str | None = None
 
     @field_validator(
         "slack_token",
@@ -153,6 +156,7 @@ class Settings(BaseModel):
         "slack_channel_high",
         "slack_channel_medium",
         "slack_channel_low",
+        "alarm_slack_channel",
         mode="before",
     )
     @classmethod
@@ -201,6 +205,7 @@ class Settings(BaseModel):
         "slack_channel_high",
         "slack_channel_medium",
         "slack_channel_low",
+        "alarm_slack_channel",
     )
     @classmethod
     def _channel(cls, value: str | None) -> str | None:

@@ -18,6 +18,7 @@ from iamwatch.deadline import Deadline
 from iamwatch.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
+    from iamwatch.aws.alarm_relay import AlarmRelay
     from iamwatch.aws.audit import DynamoDBAuditLog
     from iamwatch.aws.enrichment import IamEnricher
     from iamwatch.aws.export import DailyExporter
@@ -200,6 +201,21 @@ class Container:
         from iamwatch.aws.interactions import build_queued_remediations
 
         return build_queued_remediations(self)
+
+    # The alarm relay function ----------------------------------------------------------------
+
+    @cached_property
+    def alarm_relay(self) -> AlarmRelay:
+        from iamwatch.aws.alarm_relay import AlarmRelay
+        from iamwatch.composition import build_slack_transport
+
+        channel = self.settings.alarm_slack_channel
+        if channel is None:
+            raise SettingsError("IAMWATCH_ALARM_SLACK_CHANNEL: not set; the relay posts there")
+        transport = self.slack_transport or build_slack_transport(
+            self.settings, deadline=self.deadline
+        )
+        return AlarmRelay(transport, channel)
 
     # The daily export function ---------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from tests.template import packaged_template, pattern_rules, resources_of
 # Reads what `make package` builds (osls, from npm): `make test` runs it, plain pytest does not.
 pytestmark = pytest.mark.packaged
 
-FUNCTIONS = ("Detect", "Notify", "Backfill", "Export", "Interactions", "Remediate")
+FUNCTIONS = ("Detect", "Notify", "Backfill", "Export", "Interactions", "Remediate", "Alarms")
 # Explicit denies a role may carry (everything else is an Allow), by role and Sid.
 DENIES = {("Remediate", "ProtectOwnRoles"), ("Remediate", "ProtectBreakGlass")}
 # Actions AWS authorises on no resource but "*" (and that only read), by role and Sid.
@@ -144,11 +144,16 @@ def _readers(parameter: str) -> set[str]:
     }
 
 
+# The functions that post to Slack: alerts, button replies, remediation outcomes, and the
+# alarm relay (issue 12: alarms reach a Slack channel of their own).
+SLACK_ROLES = {"NotifyRole", "InteractionsRole", "RemediateRole", "AlarmsRole"}
+
+
 def test_only_the_slack_functions_can_read_the_slack_secrets() -> None:
-    assert _readers("/iamwatch/slack-token") == {"NotifyRole", "InteractionsRole", "RemediateRole"}
+    assert _readers("/iamwatch/slack-token") == SLACK_ROLES
     assert _readers("/iamwatch/slack-signing-secret") == {"InteractionsRole"}
     readers = {name for name, role in resources_of("AWS::IAM::Role").items() if "ssm:" in str(role)}
-    assert readers == {"NotifyRole", "InteractionsRole", "RemediateRole"}
+    assert readers == SLACK_ROLES
 
 
 def _iam_writes(role: dict[str, Any]) -> set[str]:
@@ -315,6 +320,7 @@ def test_alarms_watch_dead_letters_and_errors() -> None:
         "RemediationDeadLetterQueue",
         "InteractionsLambdaFunction",
         "RemediateLambdaFunction",
+        "AlarmsLambdaFunction",
     ):
         assert any(thing in w for w in watched), thing
 
