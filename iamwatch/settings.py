@@ -142,6 +142,10 @@ class Settings(BaseModel):
     # Where iamwatch's own alarms and the doctor's failures go in Slack: a channel apart from
     # the alert channels, which may be the broken part.
     alarm_slack_channel: str | None = None
+    # Where people sign in besides us-east-1, and Identity Center's home region: each needs a
+    # forwarder (README, Deploy), which ``iamwatch doctor`` checks.
+    signin_regions: tuple[str, ...] = ("us-east-2", "eu-north-1", "ap-southeast-2")
+    identity_center_region: str | None = None
 
     @field_validator(
         "slack_token",
@@ -237,20 +241,32 @@ class Settings(BaseModel):
             raise ValueError("must be a 12-digit AWS account id")
         return value
 
-    @field_validator("self_regions", mode="before")
+    @field_validator("self_regions", "signin_regions", mode="before")
     @classmethod
     def _region_list(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
-    @field_validator("self_regions")
+    @field_validator("self_regions", "signin_regions")
     @classmethod
     def _regions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for region in value:
             if not _REGION.match(region):
                 raise ValueError("must be AWS region names such as us-east-1, separated by commas")
         return tuple(dict.fromkeys(value))
+
+    @field_validator("identity_center_region", mode="before")
+    @classmethod
+    def _blank_region(cls, value: object) -> object:
+        return _blank_to_none(value)
+
+    @field_validator("identity_center_region")
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        if value is not None and not _REGION.match(value):
+            raise ValueError("must be an AWS region name such as eu-west-1")
+        return value
 
     @field_validator("protected_principals", mode="before")
     @classmethod

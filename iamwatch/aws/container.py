@@ -49,6 +49,16 @@ class Clients:
             client = self._clients[service] = self._session.client(service)
         return client
 
+    def regional(self, service: str, region: str) -> Any:
+        """A client of ``service`` in ``region`` (the doctor reads the forwarders' regions)."""
+        if region == self._session.region_name:
+            return self(service)
+        key = f"{service}@{region}"
+        client = self._clients.get(key)
+        if client is None:
+            client = self._clients[key] = self._session.client(service, region_name=region)
+        return client
+
     @cached_property
     def _session(self) -> Any:
         import boto3
@@ -76,6 +86,9 @@ class Container:
 
     def client(self, service: str) -> Any:
         return self.clients(service)
+
+    def regional_client(self, service: str, region: str) -> Any:
+        return self.clients.regional(service, region)
 
     @cached_property
     def account_id(self) -> str:

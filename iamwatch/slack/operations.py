@@ -6,12 +6,16 @@ is trusted to stay that way)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import orjson
 from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
 
 from iamwatch.slack.escape import neutralise, truncate_plain
 from iamwatch.slack.render import SlackMessage
+
+if TYPE_CHECKING:
+    from iamwatch.doctor.model import Report
 
 _STATES = {"ALARM": "\U0001f6a8", "OK": "\u2705", "INSUFFICIENT_DATA": "\u2754"}
 
@@ -52,3 +56,27 @@ def alarm_message(message: str, subject: str | None = None) -> SlackMessage:
     if when:
         blocks.append(ContextBlock(elements=[_mrkdwn(f"Since {when}")]))
     return _message(f"iamwatch alarm {state}: {alarm.get('AlarmName')}", blocks)
+
+
+def doctor_message(report: Report) -> SlackMessage:
+    """The doctor's failed (and unreadable) checks, one line each."""
+    problems = [*report.failed, *report.unreadable]
+    lines = [
+        f"\u2022 *{neutralise(check.name, 100)}*: {check.status.value}: "
+        f"{neutralise(check.detail, 400)}"
+        for check in problems
+    ]
+    head = (
+        f"\U0001fa7a *iamwatch doctor*: {len(problems)} check(s) failed; iamwatch may be blind "
+        "to some events. Run `iamwatch doctor` for the full report."
+    )
+    blocks: list[Block] = [SectionBlock(text=_mrkdwn(head))]
+    chunk: list[str] = []
+    for line in lines:
+        if sum(len(item) + 1 for item in chunk) + len(line) > 2800:
+            blocks.append(SectionBlock(text=_mrkdwn("\n".join(chunk))))
+            chunk = []
+        chunk.append(line)
+    if chunk:
+        blocks.append(SectionBlock(text=_mrkdwn("\n".join(chunk))))
+    return _message("iamwatch doctor: checks failed", blocks[:50])

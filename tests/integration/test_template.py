@@ -20,11 +20,16 @@ from tests.template import packaged_template, pattern_rules, resources_of
 # Reads what `make package` builds (osls, from npm): `make test` runs it, plain pytest does not.
 pytestmark = pytest.mark.packaged
 
-FUNCTIONS = ("Detect", "Notify", "Backfill", "Export", "Interactions", "Remediate", "Alarms")
+FUNCTIONS = (
+    "Detect", "Notify", "Backfill", "Export", "Interactions", "Remediate", "Alarms", "Doctor",
+)  # fmt: skip
 # Explicit denies a role may carry (everything else is an Allow), by role and Sid.
 DENIES = {("Remediate", "ProtectOwnRoles"), ("Remediate", "ProtectBreakGlass")}
 # Actions AWS authorises on no resource but "*" (and that only read), by role and Sid.
-UNSCOPED = {("Remediate", "GrantHistory"): ["cloudtrail:LookupEvents"]}
+UNSCOPED = {
+    ("Remediate", "GrantHistory"): ["cloudtrail:LookupEvents"],
+    ("Doctor", "ListTrails"): ["cloudtrail:DescribeTrails"],
+}
 
 
 def _statements(role: dict[str, Any]) -> list[dict[str, Any]]:
@@ -117,8 +122,9 @@ def test_roles_are_least_privilege(function: str) -> None:
                     "Logs", "EnrichmentReadOnly", "DecryptSlackToken", "ReadTrailLogs",
                     "WriteExports", "RemediationReadOnly", "RemediateUsers", "RemediateGroups",
                     "RemediateRoles", "QuarantineUsers", "ProtectOwnRoles", "ProtectBreakGlass",
+                    "TrailStatus", "Rules",
                 }, statement  # fmt: skip
-        if statement["Sid"] in {"DecryptSlackToken", "EncryptExports"}:
+        if statement["Sid"] in {"DecryptSlackToken", "EncryptExports", "PublishEncrypted"}:
             assert "kms:ViaService" in str(statement["Condition"])
 
 
@@ -146,7 +152,7 @@ def _readers(parameter: str) -> set[str]:
 
 # The functions that post to Slack: alerts, button replies, remediation outcomes, and the
 # alarm relay (issue 12: alarms reach a Slack channel of their own).
-SLACK_ROLES = {"NotifyRole", "InteractionsRole", "RemediateRole", "AlarmsRole"}
+SLACK_ROLES = {"NotifyRole", "InteractionsRole", "RemediateRole", "AlarmsRole", "DoctorRole"}
 
 
 def test_only_the_slack_functions_can_read_the_slack_secrets() -> None:
@@ -321,8 +327,54 @@ def test_alarms_watch_dead_letters_and_errors() -> None:
         "InteractionsLambdaFunction",
         "RemediateLambdaFunction",
         "AlarmsLambdaFunction",
+        "DoctorLambdaFunction",
     ):
         assert any(thing in w for w in watched), thing
+
+
+def test_a_doctor_that_does_not_run_raises_an_alarm() -> None:
+    (missed,) = [
+        alarm["Properties"]
+        for alarm in resources_of("AWS::CloudWatch::Alarm").values()
+        if alarm["Properties"]["MetricName"] == "Invocations"
+        and alarm["Properties"]["Dimensions"][0]["Value"] == {"Ref": "DoctorLambdaFunction"}
+    ]
+    assert missed["TreatMissingData"] == "breaching"
+    assert missed["ComparisonOperator"] == "LessThanThreshold"
+
+
+def test_the_doctor_runs_hourly_and_only_reads_what_it_checks() -> None:
+    (rule,) = [
+        r for r in resources_of("AWS::Events::Rule").values()
+        if r["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": ["DoctorLambdaFunction", "Arn"]}
+    ]  # fmt: skip
+    assert rule["Properties"]["ScheduleExpression"] == "rate(1 hour)"
+    role = resources_of("AWS::IAM::Role")["DoctorRole"]
+    writes = {
+        action
+        for statement in _statements(role)
+        for action in _as_list(statement["Action"])
+        if not action.split(":")[1].startswith(("Get", "List", "Describe", "Create", "Put"))
+    }
+    # Publishing its alarm and decrypting for it are the only things it does besides reading.
+    assert writes == {"sns:Publish", "kms:GenerateDataKey", "kms:Decrypt"}
+    doctor = resources_of("AWS::Lambda::Function")["DoctorLambdaFunction"]
+    variables = doctor["Properties"]["Environment"]["Variables"]
+    assert variables["IAMWATCH_SIGNIN_REGIONS"] == "us-east-2,eu-north-1,ap-southeast-2"
+
+
+def test_cloudwatch_alarms_can_publish_to_the_alarm_topic() -> None:
+    """CloudWatch cannot use the AWS managed key aws/sns: the topic's key lets it."""
+    (topic,) = resources_of("AWS::SNS::Topic").values()
+    assert topic["Properties"]["KmsMasterKeyId"] == {"Ref": "AlarmKey"}
+    key = resources_of("AWS::KMS::Key")["AlarmKey"]["Properties"]
+    (statement,) = [
+        s for s in key["KeyPolicy"]["Statement"]
+        if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}
+    ]  # fmt: skip
+    assert set(statement["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
+    (policy,) = resources_of("AWS::SNS::TopicPolicy").values()
+    assert "cloudwatch.amazonaws.com" in str(policy["Properties"]["PolicyDocument"])
 
 
 def test_a_day_without_an_export_run_raises_an_alarm() -> None:
@@ -330,6 +382,7 @@ def test_a_day_without_an_export_run_raises_an_alarm() -> None:
         alarm["Properties"]
         for alarm in resources_of("AWS::CloudWatch::Alarm").values()
         if alarm["Properties"]["MetricName"] == "Invocations"
+        and alarm["Properties"]["Dimensions"][0]["Value"] == {"Ref": "ExportLambdaFunction"}
     ]
     assert missed["Dimensions"][0]["Value"] == {"Ref": "ExportLambdaFunction"}
     assert (missed["Period"], missed["Threshold"]) == (86400, 1)
@@ -412,6 +465,8 @@ def test_regional_forwarder_sends_the_same_events_to_the_central_bus() -> None:
     assert len(rules) == 1
     assert rules[0]["Properties"]["EventPattern"] == detection_pattern(REGISTRY)
     assert ":us-east-1:" in str(rules[0]["Properties"]["Targets"][0]["Arn"])
+    # A known name, so the doctor can check it in each region.
+    assert rules[0]["Properties"]["Name"] == "iamwatch-forwarder-prod"
     roles = [r for r in resources.values() if r["Type"] == "AWS::IAM::Role"]
     assert len(roles) == 1
     (statement,) = _statements(roles[0])
