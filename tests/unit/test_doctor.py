@@ -64,7 +64,12 @@ def test_the_forwarder_regions_are_the_sign_in_regions_and_identity_centers(
         self_prefix="iamwatch-staging-", slack_channel="#a", alarm_slack_channel="#ops",
         slack_token="xoxb-1",
     )  # fmt: skip
-    environ = dict.fromkeys(("IAMWATCH_AUDIT_TABLE", "IAMWATCH_STATE_TABLE", "IAMWATCH_IDEMPOTENCY_TABLE", "IAMWATCH_ALERT_DLQ_URL", "IAMWATCH_FAILED_EVENTS_QUEUE_URL", "IAMWATCH_BACKFILL_DLQ_URL", "IAMWATCH_REMEDIATION_DLQ_URL"), "x")  # fmt: skip
+    names = (
+        "IAMWATCH_AUDIT_TABLE", "IAMWATCH_STATE_TABLE", "IAMWATCH_IDEMPOTENCY_TABLE",
+        "IAMWATCH_ALERT_DLQ_URL", "IAMWATCH_FAILED_EVENTS_QUEUE_URL",
+        "IAMWATCH_BACKFILL_DLQ_URL", "IAMWATCH_REMEDIATION_DLQ_URL",
+    )  # fmt: skip
+    environ = dict.fromkeys(names, "x")
     targets = from_environment(settings, environ)
     assert targets.forwarder_regions == ("us-east-2", "eu-north-1", "eu-west-1")
     assert targets.forwarder_rule == "iamwatch-forwarder-staging"
