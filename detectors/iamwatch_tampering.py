@@ -121,7 +121,8 @@ META = DetectorMeta(
         "changes to iamwatch's own deployment (names starting with `IAMWATCH_SELF_PREFIX`, "
         "deployed as `iamwatch-<stage>-`): its Lambda functions (including reserved concurrency 0 "
         "and queue triggers), EventBridge rules, IAM roles, SQS queues, DynamoDB tables and stack, "
-        "and the Slack token parameter or secret"
+        "and the Slack token parameter or secret, in the deployment's own account and stack "
+        "region (`IAMWATCH_SELF_ACCOUNT`, `IAMWATCH_SELF_REGIONS`)"
     ),
     severity_rules=(
         "Critical for a direct change (not made by CloudFormation) and for deleting iamwatch's "
@@ -158,7 +159,7 @@ def detect(record: CloudTrailRecord, context: DetectionContext) -> Iterator[Hit]
     owned = [
         (kind, name)
         for kind, name in _names(record, change)
-        if _is_own(kind, name, context.settings)
+        if _is_own(kind, name, context.settings) and _in_deployment(record, kind, context.settings)
     ]
     if not owned:
         return
@@ -265,6 +266,20 @@ def _is_own(target_type: str, name: str, settings: DetectionSettings) -> bool:
         return True  # the stack is named iamwatch-<stage>, its resources iamwatch-<stage>-...
     # Case-insensitive: IAM names are, and here a false alarm costs less than a miss.
     return folded.startswith(prefix)
+
+
+# IAM is a global service: its events arrive in us-east-1 wherever the stack runs.
+_GLOBAL_TYPES = frozenset({"iam-role"})
+
+
+def _in_deployment(record: CloudTrailRecord, target_type: str, settings: DetectionSettings) -> bool:
+    """The deployment's own account and stack regions (when the settings say which): with
+    organization forwarding, a member account's events arrive on the same bus, and its
+    resources may be named like iamwatch's."""
+    if settings.self_account is not None and record.account_id != settings.self_account:
+        return False
+    regions = settings.self_regions
+    return regions is None or target_type in _GLOBAL_TYPES or record.aws_region in regions
 
 
 def _after_last(value: str, separator: str) -> str:

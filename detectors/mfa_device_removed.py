@@ -1,11 +1,20 @@
-"""mfa-device-removed: an MFA device was deactivated or deleted."""
+"""mfa-device-removed: an MFA device was deactivated or deleted.
+
+A virtual device's name (the end of its serial ARN) is free text its creator chose, so it never
+says whose device it was: anyone allowed to manage their own devices can name one after the
+break-glass user. The owner is taken only from IAM: ``DeactivateMFADevice`` names the user (IAM
+checks the device is theirs), and an assigned device must be deactivated before it can be
+deleted, so the deactivation, remembered in state, names the owner of a later deletion. Without
+it the target is the device itself.
+"""
 
 from collections.abc import Iterator
 
-from detectors._common import IAM, target_user, where, who
+from detectors._common import IAM, state_key, target_user, where, who
 from iamwatch.events import CloudTrailRecord
 from iamwatch.registry import DetectionContext, DetectorMeta, Hit, detector
 from iamwatch.severity import Severity
+from iamwatch.text import clip, encodable
 
 META = DetectorMeta(
     id="mfa-device-removed",
@@ -19,14 +28,12 @@ META = DetectorMeta(
     events={IAM: frozenset({"DeactivateMFADevice", "DeleteVirtualMFADevice"})},
     remediation_actions=("delete-login-profile", "quarantine-user"),
     enrichment_permissions=("iam:ListMFADevices", "iam:GetLoginProfile"),
+    stateful=True,
 )
 
 
-def _user_from_serial(serial: str | None) -> str | None:
-    # Virtual devices are arn:aws:iam::<account>:mfa/<name>, usually named after the user.
-    if serial and ":mfa/" in serial:
-        return serial.rsplit("/", 1)[-1] or None
-    return None
+def _owner_key(record: CloudTrailRecord, serial: str) -> str:
+    return state_key(f"{META.id}:owner:{record.account_id or '-'}:{serial}")
 
 
 @detector(META)
@@ -36,9 +43,13 @@ def detect(record: CloudTrailRecord, context: DetectionContext) -> Iterator[Hit]
     serial = record.request.get_str("serialNumber")
     if record.event_name == "DeactivateMFADevice":
         user = target_user(record)
+        if user and serial:
+            # Stored as every store can encode it (a forged file may hold lone surrogates).
+            context.state.remember(_owner_key(record, serial), clip(encodable(user)))
         action = "deactivated MFA device"
     else:
-        user = record.request.get_str("userName") or _user_from_serial(serial)
+        # DeleteVirtualMFADevice takes only the serial number: never read a user out of it.
+        user = context.state.recall(_owner_key(record, serial)) if serial else None
         action = "deleted virtual MFA device"
     yield Hit(
         summary=f"{who(record)} {action} {serial or '(unknown)'}"

@@ -1,6 +1,7 @@
 """SQS batches of findings in; Slack alerts out, oldest event first, repeats of one alert
 folded into one Slack write. Only messages that failed return to the queue (partial batch
-response); after the allowed attempts they are dead-lettered with their reason."""
+response); after the allowed attempts they are dead-lettered with their reason. Slack waits
+never outlast the invocation: what there is no time left for fails at once, audited."""
 
 from __future__ import annotations
 
@@ -17,5 +18,11 @@ if TYPE_CHECKING:
 
 @lambda_handler()
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    retry = container().delivery.deliver_queued(queued_alerts(event))
+    app = container()
+    # Slack waits stop while there is time left to audit and hand back what was not sent.
+    app.deadline.start(context.get_remaining_time_in_millis() / 1000)
+    try:
+        retry = app.delivery.deliver_queued(queued_alerts(event))
+    finally:
+        app.deadline.stop()
     return partial_batch_response(event, retry)

@@ -25,4 +25,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
         outcome = app.remediations.run(RemediationRequest.model_validate_json(record.body))
         count("SlackRemediations", outcome=outcome)
 
-    return process_sqs_batch(event, context, apply)
+    # The outcome's Slack reply never waits past the invocation (it is audited before).
+    app.deadline.start(context.get_remaining_time_in_millis() / 1000)
+    try:
+        return process_sqs_batch(event, context, apply)
+    finally:
+        app.deadline.stop()

@@ -214,12 +214,17 @@ class FindingIdError(LookupError):
 _ID_HEAD = re.compile(r"^[0-9a-f-]{4,36}$")
 
 
-def resolve_finding_id(log: SQLiteAuditLog, text: str) -> str:
+def resolve_finding_id(log: AuditLog, text: str) -> str:
     """The full id of the one finding whose id starts with ``text`` (scan's table shows the
-    first 8 characters)."""
+    first 8 characters); a trail that cannot look ids up by their start (DynamoDB) takes
+    whole ids only."""
     wanted = text.strip().lower()
     if not _ID_HEAD.match(wanted):
         raise FindingIdError(f"{text!r} is not a finding id (or the start of one)")
+    if not isinstance(log, SQLiteAuditLog | BufferedAuditLog):
+        if len(wanted) != 36:
+            raise FindingIdError(f"{text!r}: give the whole finding id with this audit trail")
+        return wanted
     found = log.finding_ids(wanted, limit=2)
     if not found:
         raise FindingIdError(f"no finding {text!r} in the audit trail")
@@ -362,6 +367,10 @@ class BufferedAuditLog:
     def for_finding(self, finding_id: str) -> Iterator[AuditRecord]:
         self.flush()
         return self.log.for_finding(finding_id)
+
+    def finding_ids(self, prefix: str, limit: int) -> list[str]:
+        self.flush()
+        return self.log.finding_ids(prefix, limit)
 
     def close(self) -> None:
         self.flush()

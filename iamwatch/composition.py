@@ -10,6 +10,7 @@ from datetime import timedelta
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
 
+from iamwatch.deadline import NO_DEADLINE, Deadline
 from iamwatch.engine import Engine
 from iamwatch.registry import DetectionContext
 from iamwatch.settings import Settings, SettingsError
@@ -136,7 +137,9 @@ def slack_signing_secret_source(settings: Settings) -> SecretSource:
 
 
 def build_slack_transport(
-    settings: Settings, sleep: Callable[[float], None] = time.sleep
+    settings: Settings,
+    sleep: Callable[[float], None] = time.sleep,
+    deadline: Deadline = NO_DEADLINE,
 ) -> SlackTransport:
     """The webhook or Web API adapter the settings ask for; the token is read once here so a
     missing or unreadable one fails at start-up, then again (cached) for each message."""
@@ -153,6 +156,7 @@ def build_slack_transport(
             policy=policy,
             sleep=sleep,
             timeout=settings.slack_timeout_seconds,
+            deadline=deadline,
         )
     if not settings.slack_token_configured:
         raise SettingsError(
@@ -171,6 +175,7 @@ def build_slack_transport(
         policy=policy,
         sleep=sleep,
         timeout=settings.slack_timeout_seconds,
+        deadline=deadline,
     )
 
 
@@ -180,11 +185,14 @@ def build_notifier(
     store: DedupStore | None = None,
     transport: SlackTransport | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    deadline: Deadline = NO_DEADLINE,
 ) -> SlackNotifier:
     from iamwatch.slack.dedup import SQLiteDedupStore
     from iamwatch.slack.notifier import Routing, SlackNotifier
 
-    chosen = transport if transport is not None else build_slack_transport(settings, sleep)
+    chosen = (
+        transport if transport is not None else build_slack_transport(settings, sleep, deadline)
+    )
     return SlackNotifier(
         chosen,
         store if store is not None else SQLiteDedupStore(settings.state_path),

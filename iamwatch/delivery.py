@@ -5,9 +5,10 @@ hands ``deliver`` the findings of a scan (through ``BufferedDelivery``, its aler
 go through the notifier's one batch path, and every result is audited with the same
 constructor, so an export reports the same status for a finding whichever way it went.
 
-A failure that a retry could fix is returned for the queue to redeliver; a permanent one, or
-the last allowed attempt, goes to the dead-letter queue with its reason and is audited as
-dead-lettered: nothing is dropped silently.
+A failure that a retry could fix is returned for the queue to redeliver; so are the first
+receives of one that people fix in minutes (the bot removed from the channel, the channel
+archived, the token rotated); a permanent one, or the last allowed attempt, goes to the
+dead-letter queue with its reason and is audited as dead-lettered: nothing is dropped silently.
 """
 
 from __future__ import annotations
@@ -21,8 +22,18 @@ from pydantic import ValidationError
 from iamwatch import audit
 from iamwatch.audit import AuditLog
 from iamwatch.finding import Finding
-from iamwatch.slack.notifier import DeliveryResult, DeliverySummary, Outcome, SlackNotifier
+from iamwatch.slack.notifier import (
+    DeliveryResult,
+    DeliverySummary,
+    Outcome,
+    SlackNotifier,
+    needs_people,
+)
 from iamwatch.telemetry import NULL_TELEMETRY, Telemetry
+
+# Receives of an alert that failed with a channel or token error before it is dead-lettered:
+# with the alert queue's visibility timeout (180 s), a few minutes for someone to fix it.
+FIXABLE_ATTEMPTS = 3
 
 
 class DeadLetters(Protocol):
@@ -90,7 +101,10 @@ class DeliveryService:
                 continue
             self.telemetry.delivery_failed(finding, result)
             parked = False
-            if not (result.retryable and message.attempt < self.max_attempts):
+            retryable = result.retryable or (
+                needs_people(result.reason) and message.attempt < FIXABLE_ATTEMPTS
+            )
+            if not (retryable and message.attempt < self.max_attempts):
                 parked = self._park(message.body, _reason(result), finding.finding_id)
             if not parked:
                 retry.append(message.message_id)

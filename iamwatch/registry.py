@@ -249,6 +249,11 @@ class DetectionSettings:
     trusted_organizations: frozenset[str] = frozenset()
     # How long the steps of a backdoored IAM user (created, credential, admin) may span.
     backdoor_window: timedelta = timedelta(hours=30)
+    # ...in this account and these regions (the deployment's own; None: any, e.g. a scan of a
+    # single account's logs). With organization forwarding, member accounts' events reach the
+    # same bus, and their resources may well be named like iamwatch's.
+    self_account: str | None = None
+    self_regions: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

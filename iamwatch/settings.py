@@ -59,6 +59,9 @@ _SECRET_ID = re.compile(r"^[A-Za-z0-9/_+=.@:-]{1,2048}$")
 # Characters every resource kind iamwatch deploys (functions, roles, queues, tables, rules,
 # stacks) allows in its name, so a prefix of them can match all of them.
 _SELF_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+_ACCOUNT_ID = re.compile(r"^\d{12}$")
+REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$")
+_REGION = REGION
 # Slack user ids (U... for most users, W... on Enterprise Grid): the only form an approver
 # may be given in, and the only form ever rendered back as a <@mention>.
 SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,30}$")
@@ -113,6 +116,10 @@ class Settings(BaseModel):
     # How far apart a new IAM user's creation, credential and admin grant may be and still be
     # one backdoor sequence.
     backdoor_sequence_window_hours: int = Field(default=30, ge=1, le=30 * 24)
+    # The deployment's own account and the regions of its stack (deployed: AWS::AccountId and
+    # AWS::Region); unset, every account's resources named with the prefix count.
+    self_account: str | None = None
+    self_regions: tuple[str, ...] = ()
 
     # Slack: a bot token (from one of three places) and channels, or an incoming webhook.
     slack_token: SecretStr | None = None
@@ -145,8 +152,16 @@ class Settings(BaseModel):
     access_key_unused_days: int = Field(default=45, ge=1, le=3650)
     password_unused_days: int = Field(default=45, ge=1, le=3650)
     root_used_days: int = Field(default=30, ge=1, le=3650)
-    # Break-glass and critical principals (iamwatch.protected): names, ARNs, globs.
+    # Break-glass and other critical principals remediation never acts on (iamwatch.protected;
+    # the IAM tag iamwatch:break-glass protects too).
     protected_principals: tuple[str, ...] = ()
+    # Where iamwatch's own alarms and the doctor's failures go in Slack: a channel apart from
+    # the alert channels, which may be the broken part.
+    alarm_slack_channel: str | None = None
+    # Where people sign in besides us-east-1, and Identity Center's home region: each needs a
+    # forwarder (README, Deploy), which ``iamwatch doctor`` checks.
+    signin_regions: tuple[str, ...] = ("us-east-2", "eu-north-1", "ap-southeast-2")
+    identity_center_region: str | None = None
 
     @field_validator(
         "slack_token",
@@ -161,6 +176,7 @@ class Settings(BaseModel):
         "slack_channel_high",
         "slack_channel_medium",
         "slack_channel_low",
+        "alarm_slack_channel",
         mode="before",
     )
     @classmethod
@@ -209,6 +225,7 @@ class Settings(BaseModel):
         "slack_channel_high",
         "slack_channel_medium",
         "slack_channel_low",
+        "alarm_slack_channel",
     )
     @classmethod
     def _channel(cls, value: str | None) -> str | None:
@@ -227,6 +244,55 @@ class Settings(BaseModel):
                 "(letters, digits, hyphens and underscores)"
             )
         return value
+
+    @field_validator("self_account", mode="before")
+    @classmethod
+    def _blank_account(cls, value: object) -> object:
+        return _blank_to_none(value)
+
+    @field_validator("self_account")
+    @classmethod
+    def _account(cls, value: str | None) -> str | None:
+        if value is not None and not _ACCOUNT_ID.match(value):
+            raise ValueError("must be a 12-digit AWS account id")
+        return value
+
+    @field_validator("self_regions", "signin_regions", mode="before")
+    @classmethod
+    def _region_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("self_regions", "signin_regions")
+    @classmethod
+    def _regions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for region in value:
+            if not _REGION.match(region):
+                raise ValueError("must be AWS region names such as us-east-1, separated by commas")
+        return tuple(dict.fromkeys(value))
+
+    @field_validator("identity_center_region", mode="before")
+    @classmethod
+    def _blank_region(cls, value: object) -> object:
+        return _blank_to_none(value)
+
+    @field_validator("identity_center_region")
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        if value is not None and not _REGION.match(value):
+            raise ValueError("must be an AWS region name such as eu-west-1")
+        return value
+
+    @field_validator("protected_principals", mode="before")
+    @classmethod
+    def _protected_patterns(cls, value: object) -> object:
+        from iamwatch.protected import ProtectedPatternError, parse_patterns
+
+        try:
+            return parse_patterns(value)
+        except ProtectedPatternError as error:
+            raise ValueError(str(error)) from None
 
     @field_validator("slack_signing_secret")
     @classmethod
@@ -280,13 +346,6 @@ class Settings(BaseModel):
                     "@handles can be renamed, ids cannot)"
                 )
         return tuple(dict.fromkeys(value))
-
-    @field_validator("protected_principals", mode="before")
-    @classmethod
-    def _protected(cls, value: object) -> tuple[str, ...]:
-        from iamwatch.protected import parse_patterns
-
-        return parse_patterns(value)
 
     @field_validator("slack_token_ssm_parameter", "slack_signing_secret_ssm_parameter")
     @classmethod
@@ -374,6 +433,13 @@ class Settings(BaseModel):
         return default_audit_path()
 
     @property
+    def protected(self) -> ProtectedPrincipals:
+        """The protected principals matcher (the setting; tags are checked where IAM is read)."""
+        from iamwatch.protected import ProtectedPrincipals
+
+        return ProtectedPrincipals(self.protected_principals)
+
+    @property
     def slack_configured(self) -> bool:
         return self.slack_webhook_url is not None or self.slack_token_configured
 
@@ -405,12 +471,6 @@ class Settings(BaseModel):
         return routes
 
     @property
-    def protected(self) -> ProtectedPrincipals:
-        from iamwatch.protected import ProtectedPrincipals
-
-        return ProtectedPrincipals(self.protected_principals)
-
-    @property
     def inventory_thresholds(self) -> Thresholds:
         from iamwatch.inventory.checks import Thresholds
 
@@ -433,6 +493,8 @@ class Settings(BaseModel):
             trusted_accounts=frozenset(self.trusted_accounts),
             trusted_organizations=frozenset(self.trusted_organizations),
             backdoor_window=timedelta(hours=self.backdoor_sequence_window_hours),
+            self_account=self.self_account,
+            self_regions=frozenset(self.self_regions) or None,
         )
 
 

@@ -22,6 +22,7 @@ from iamwatch.finding import Finding
 from iamwatch.registry import DetectionContext, DetectionSettings
 from iamwatch.sources import Location, Problem, Source
 from iamwatch.state import SQLiteStateStore
+from tests.cloudtrail_server import CloudTrailHistory
 from tests.notifiers import Sleeps
 from tests.slack_server import SlackServer
 
@@ -263,6 +264,16 @@ def iam(aws_env: dict[str, str]) -> Any:
     client = boto3.client("iam", endpoint_url=aws_env["AWS_ENDPOINT_URL"])
     empty_iam(client)
     return client
+
+
+@pytest.fixture
+def event_history(monkeypatch: pytest.MonkeyPatch) -> Iterator[CloudTrailHistory]:
+    """CloudTrail's event history (LookupEvents, which moto does not serve) on loopback, for
+    whatever reads it through boto3 in this process: AWS_ENDPOINT_URL_CLOUDTRAIL points there.
+    Use with ``aws_env`` (request it after, so its variable wins)."""
+    with CloudTrailHistory() as history:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDTRAIL", history.url)
+        yield history
 
 
 @pytest.fixture

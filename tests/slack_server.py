@@ -1,7 +1,9 @@
 """A real HTTP server on loopback that speaks enough of the Slack Web API for tests.
 
 It serves ``POST /api/chat.postMessage``, ``POST /api/chat.update`` (JSON or form bodies, with
-the bot token checked), an incoming-webhook path and interaction ``response_url`` paths
+the bot token checked), ``auth.test``, ``conversations.info`` and ``conversations.list`` (over
+the channels registered with ``add_conversation``, for ``iamwatch doctor``), an incoming-webhook
+path and interaction ``response_url`` paths
 (``/actions/...``: ephemeral replies to whoever clicked, made by ``response_url()``);
 validates every message the way Slack does (block count and text limits: ``invalid_blocks``);
 records every request; and can be scripted to answer the next requests, or every request for a
@@ -76,6 +78,27 @@ class RecordedRequest:
 
 
 @dataclass
+class Conversation:
+    """A channel as conversations.info describes it to the bot."""
+
+    id: str
+    name: str
+    is_member: bool = True
+    is_archived: bool = False
+    is_private: bool = False
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "is_channel": not self.is_private,
+            "is_private": self.is_private,
+            "is_member": self.is_member,
+            "is_archived": self.is_archived,
+        }
+
+
+@dataclass
 class Message:
     channel: str
     ts: str
@@ -98,6 +121,9 @@ class SlackServer:
         self.channels = channels
         self.requests: list[RecordedRequest] = []
         self.messages: list[Message] = []
+        self.conversations: dict[str, Conversation] = {}
+        # Scopes the token lacks: conversations.* answer missing_scope.
+        self.missing_scopes: set[str] = set()
         self._faults: list[Fault] = []
         self._channel_faults: dict[str, tuple[str, int | None]] = {}
         self._lock = threading.Lock()
@@ -158,6 +184,16 @@ class SlackServer:
         """Answer ``ok: false`` with ``error`` for posts to ``channel`` (``times`` or forever)."""
         with self._lock:
             self._channel_faults[channel] = (error, times)
+
+    def add_conversation(self, conversation: Conversation) -> Conversation:
+        with self._lock:
+            self.conversations[conversation.id] = conversation
+        return conversation
+
+    def heal_channel(self, channel: str) -> None:
+        """The channel works again (unarchived, the bot re-invited)."""
+        with self._lock:
+            self._channel_faults.pop(channel, None)
 
     @property
     def pending_faults(self) -> int:
@@ -227,6 +263,15 @@ class SlackServer:
             return {"ok": False, "error": "not_authed"}
         if auth != expected:
             return {"ok": False, "error": "invalid_auth"}
+        if method == "auth.test":
+            return {
+                "ok": True,
+                "user_id": "U0IAMWATCH",
+                "team_id": "T0TESTTEAM",
+                "user": "iamwatch",
+            }
+        if method.startswith("conversations."):
+            return self._conversations(method, body)
         if method not in ("chat.postMessage", "chat.update"):
             return {"ok": False, "error": "unknown_method"}
         channel = body.get("channel")
@@ -267,6 +312,28 @@ class SlackServer:
             )
             self.messages.append(message)
         return {"ok": True, "channel": channel, "ts": message.ts, "message": {"ts": message.ts}}
+
+    def _conversations(self, method: str, body: dict[str, Any]) -> Any:
+        if "channels:read" in self.missing_scopes:
+            return {"ok": False, "error": "missing_scope", "needed": "channels:read"}
+        with self._lock:
+            known = list(self.conversations.values())
+        if method == "conversations.info":
+            found = next((c for c in known if c.id == body.get("channel")), None)
+            if found is None or (found.is_private and not found.is_member):
+                return {"ok": False, "error": "channel_not_found"}
+            return {"ok": True, "channel": found.info()}
+        if method == "conversations.list":
+            offset = int(body.get("cursor") or 0)
+            visible = [c for c in known if not c.is_private or c.is_member]
+            page = visible[offset : offset + 2]  # small pages, so paging is exercised
+            cursor = str(offset + 2) if offset + 2 < len(visible) else ""
+            return {
+                "ok": True,
+                "channels": [c.info() for c in page],
+                "response_metadata": {"next_cursor": cursor},
+            }
+        return {"ok": False, "error": "unknown_method"}
 
     def handle_webhook(self, body: dict[str, Any]) -> tuple[int, str]:
         if (error := self._channel_fault("incoming-webhook")) is not None:
@@ -487,16 +554,21 @@ _DOMAIN = re.compile(r"[A-Za-z0-9-][.\u3002\uff0e\uff61][A-Za-z]")
 _BROADCAST = re.compile(r"(?i)@(?:here|channel|everyone|group)\b")
 
 
+_CODE_BLOCK = re.compile(r"```.*?```", re.DOTALL)
+
+
 def live_tokens(text: str) -> list[str]:
     """Mentions, links and auto-linkable URLs, domains or e-mail addresses in ``text``.
 
     Slack's own linkifier is not public; this errs on the side of calling things live: any
-    ``<...>`` token, any ``scheme://``, ``www.host``, any dot between a word character and a
-    letter (a host name or an e-mail domain), and ``@here``-style broadcasts.
+    ``<...>`` token (even in a code block), any ``scheme://``, ``www.host``, any dot between a
+    word character and a letter (a host name or an e-mail domain), and ``@here``-style
+    broadcasts, except inside a ```code block```, where Slack neither links nor formats.
     """
-    found: list[str] = []
-    for pattern in (_ANGLE_TOKEN, _SCHEME, _WWW, _DOMAIN, _BROADCAST):
-        found.extend(match.group() for match in pattern.finditer(text))
+    found = [match.group() for match in _ANGLE_TOKEN.finditer(text)]
+    prose = _CODE_BLOCK.sub(" ", text)
+    for pattern in (_SCHEME, _WWW, _DOMAIN, _BROADCAST):
+        found.extend(match.group() for match in pattern.finditer(prose))
     return found
 
 

@@ -15,14 +15,17 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from iamwatch.aws.deployment import Deployment, load_deployment
+from iamwatch.deadline import Deadline
 from iamwatch.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
+    from iamwatch.aws.alarm_relay import AlarmRelay
     from iamwatch.aws.audit import DynamoDBAuditLog
     from iamwatch.aws.enrichment import IamEnricher
     from iamwatch.aws.export import DailyExporter
     from iamwatch.aws.idempotency import DetectOnce
     from iamwatch.aws.interactions import InteractivityOff
+    from iamwatch.aws.rounds import DynamoDBApprovalRounds
     from iamwatch.aws.state import DynamoDBStateStore
     from iamwatch.aws.weekly_inventory import WeeklyInventory
     from iamwatch.delivery import DeliveryService
@@ -40,6 +43,7 @@ class Clients:
     (a test's, with its own endpoint or timeouts) are used instead."""
 
     def __init__(self, **given: Any) -> None:
+        self._given: dict[str, Any] = dict(given)
         self._clients: dict[str, Any] = dict(given)
 
     def __call__(self, service: str) -> Any:
@@ -49,10 +53,15 @@ class Clients:
         return client
 
     def regional(self, service: str, region: str) -> Any:
-        """A client for ``service`` in ``region`` (Roles Anywhere trust anchors are regional);
-        a ``given`` client of that service is used in every region."""
+        """A client of ``service`` in ``region`` (Roles Anywhere trust anchors are regional;
+        the doctor reads the forwarders' regions); a ``given`` client of that service (a
+        test's) is used in every region."""
+        if service in self._given:
+            return self._given[service]
+        if region == self._session.region_name:
+            return self(service)
         key = f"{service}@{region}"
-        client = self._clients.get(service) or self._clients.get(key)
+        client = self._clients.get(key)
         if client is None:
             client = self._clients[key] = self._session.client(service, region_name=region)
         return client
@@ -80,9 +89,15 @@ class Container:
     telemetry: Telemetry = field(default_factory=_lambda_telemetry)
     # How Slack retries wait (tests record the waits instead of sleeping).
     sleep: Callable[[float], None] = time.sleep
+    # The running invocation's time left: handlers start it from the Lambda context, and
+    # whatever waits on Slack stops in time to audit what it could not send.
+    deadline: Deadline = field(default_factory=Deadline)
 
     def client(self, service: str) -> Any:
         return self.clients(service)
+
+    def regional_client(self, service: str, region: str) -> Any:
+        return self.clients.regional(service, region)
 
     @cached_property
     def account_id(self) -> str:
@@ -93,6 +108,16 @@ class Container:
         from iamwatch.aws.audit import DynamoDBAuditLog
 
         return DynamoDBAuditLog(self.client("dynamodb"), self.deployment.audit_table)
+
+    @cached_property
+    def interactions_audit(self) -> DynamoDBAuditLog:
+        """The audit trail as the internet-facing interactions function writes it: to its own
+        partitions, which the remediate function does not take findings or remediations from."""
+        from iamwatch.aws.audit import DynamoDBAuditLog, Writer
+
+        return DynamoDBAuditLog(
+            self.client("dynamodb"), self.deployment.audit_table, writer=Writer.INTERACTIONS
+        )
 
     @cached_property
     def state(self) -> DynamoDBStateStore:
@@ -154,7 +179,11 @@ class Container:
         window = timedelta(seconds=self.settings.slack_dedup_window_seconds)
         store = DynamoDBDedupStore(self.client("dynamodb"), self.deployment.state_table, window)
         return build_notifier(
-            self.settings, store=store, transport=self.slack_transport, sleep=self.sleep
+            self.settings,
+            store=store,
+            transport=self.slack_transport,
+            sleep=self.sleep,
+            deadline=self.deadline,
         )
 
     @cached_property
@@ -182,6 +211,12 @@ class Container:
         )
 
     @cached_property
+    def approval_rounds(self) -> DynamoDBApprovalRounds:
+        from iamwatch.aws.rounds import DynamoDBApprovalRounds
+
+        return DynamoDBApprovalRounds(self.client("dynamodb"), self.deployment.state_table)
+
+    @cached_property
     def interactions(self) -> Interactions | InteractivityOff:
         from iamwatch.aws.interactions import build_interactions
 
@@ -192,6 +227,21 @@ class Container:
         from iamwatch.aws.interactions import build_queued_remediations
 
         return build_queued_remediations(self)
+
+    # The alarm relay function ----------------------------------------------------------------
+
+    @cached_property
+    def alarm_relay(self) -> AlarmRelay:
+        from iamwatch.aws.alarm_relay import AlarmRelay
+        from iamwatch.composition import build_slack_transport
+
+        channel = self.settings.alarm_slack_channel
+        if channel is None:
+            raise SettingsError("IAMWATCH_ALARM_SLACK_CHANNEL: not set; the relay posts there")
+        transport = self.slack_transport or build_slack_transport(
+            self.settings, deadline=self.deadline
+        )
+        return AlarmRelay(transport, channel)
 
     # The daily export function ---------------------------------------------------------------
 

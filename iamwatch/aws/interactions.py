@@ -76,7 +76,7 @@ def build_interactions(runtime: Container) -> Interactions | InteractivityOff:
     return Interactions(
         verifier=RequestVerifier(secret),
         state=runtime.state,
-        audit=runtime.audit,
+        audit=runtime.interactions_audit,
         replies=WebApiReplies(
             slack_token_source(settings),
             api_url=settings.slack_api_url,
@@ -84,26 +84,33 @@ def build_interactions(runtime: Container) -> Interactions | InteractivityOff:
         ),
         queue=SqsRemediationQueue(runtime.client("sqs"), queue_url) if queue_url else None,
         policy=runtime.approval_policy,
+        rounds=runtime.approval_rounds,
+        protected=settings.protected,
     )
 
 
 def build_queued_remediations(runtime: Container) -> QueuedRemediations:
     from iamwatch.composition import slack_token_source
     from iamwatch.remediation import Remediator
+    from iamwatch.remediation.history import CloudTrailGrantHistory
     from iamwatch.slack.interactions.remediate import QueuedRemediations
     from iamwatch.slack.interactions.replies import WebApiReplies
     from iamwatch.slack.transport import RetryPolicy
 
     settings = runtime.settings
     account = runtime.account_id
+    remediator = Remediator(
+        runtime.client("iam"),
+        runtime.audit,
+        account=account,
+        history=CloudTrailGrantHistory(runtime.client("cloudtrail")),
+        protected=settings.protected,
+        rolesanywhere=lambda region: runtime.clients.regional("rolesanywhere", region),
+    )
     return QueuedRemediations(
         audit=runtime.audit,
-        remediator=Remediator(
-            runtime.client("iam"),
-            runtime.audit,
-            account=account,
-            rolesanywhere=lambda region: runtime.clients.regional("rolesanywhere", region),
-        ),
+        remediator=remediator,
+        protected=settings.protected,
         replies=WebApiReplies(
             slack_token_source(settings),
             api_url=settings.slack_api_url,
@@ -112,7 +119,9 @@ def build_queued_remediations(runtime: Container) -> QueuedRemediations:
                 max_retries=settings.slack_max_retries,
                 max_wait=float(settings.slack_max_retry_wait_seconds),
             ),
+            deadline=runtime.deadline,
         ),
         policy=runtime.approval_policy,
-        state=runtime.state,
+        rounds=runtime.approval_rounds,
+        audit_table=runtime.deployment.audit_table,
     )

@@ -23,6 +23,8 @@ Exit codes of ``iamwatch remediate`` (docs/remediation.md): 0 the plan was shown
 undone; 2 usage error (unknown finding or action id, bad option); 6 AWS refused or failed a
 step, the credentials are for another account, or the step cannot be undone (what was done
 before it stopped is printed and audited).
+Exit codes of ``iamwatch doctor``: 0 every check passed; 1 a check failed; 2 usage error; 5 AWS
+could not be read (the stack, or a check) and no check failed.
 
 Each command lives in its own module of this package and registers itself on ``app`` when
 imported; the imports at the end of this file are the list of commands.
@@ -247,12 +249,14 @@ from iamwatch.cli import inventory  # noqa: E402
 from iamwatch.cli import remediate  # noqa: E402
 from iamwatch.cli import slack  # noqa: E402
 from iamwatch.cli import cases  # noqa: E402
+from iamwatch.cli import doctor  # noqa: E402
 # isort: on
 
 __all__ = [
     "app",
     "cases",
     "catalogue",
+    "doctor",
     "export",
     "inventory",
     "main",

@@ -4,13 +4,17 @@ so Excel detects the encoding), and no formula injection.
 Event data is attacker-controlled (a user name, a user agent, a policy name), and a spreadsheet
 runs a cell that starts with ``=``, ``+``, ``-`` or ``@`` (or tab, carriage return) as a
 formula. Every such cell is prefixed with a single quote, as OWASP recommends, so it shows as
-text; the value is otherwise unchanged.
+text. A spreadsheet may also split a cell where the file never meant a column to end: at
+``;`` in locales whose list separator it is, at tab or ``|`` when the user picks them, at a
+line break. So a formula character after any of those (and any spaces or quotes) gets the same
+quote; the value is otherwise unchanged.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -55,10 +59,14 @@ COLUMNS = (
 )
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# Where some spreadsheet starts a new cell inside ours: a separator of some locale or choice,
+# or a line break; then any spaces or quotes, then a formula character.
+_SPLIT_FORMULA = re.compile(r"([,;\t|\r\n][ \"]*)(?=[=+\-@\t\r])")
 
 
 def neutralise(value: str) -> str:
-    """A cell a spreadsheet will not evaluate as a formula."""
+    """A cell a spreadsheet will not evaluate as a formula, however it splits columns."""
+    value = _SPLIT_FORMULA.sub(r"\1'", value)
     return "'" + value if value.startswith(FORMULA_PREFIXES) else value
 
 

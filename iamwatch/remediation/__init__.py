@@ -3,6 +3,7 @@
 from iamwatch.remediation.plan import (
     QUARANTINE_POLICY,
     REVOKE_SESSIONS_POLICY,
+    UNDO_IN_AWS,
     ActionName,
     NotApplicable,
     PlanError,
@@ -10,12 +11,14 @@ from iamwatch.remediation.plan import (
     RemediationPlan,
     RemediationStep,
     plan_remediation,
+    undo_digest,
 )
 from iamwatch.remediation.remediator import AppliedAction, RemediationError, Remediator
 
 __all__ = [
     "QUARANTINE_POLICY",
     "REVOKE_SESSIONS_POLICY",
+    "UNDO_IN_AWS",
     "ActionName",
     "AppliedAction",
     "NotApplicable",
@@ -26,4 +29,5 @@ __all__ = [
     "RemediationStep",
     "Remediator",
     "plan_remediation",
+    "undo_digest",
 ]

@@ -83,6 +83,25 @@ class IamSteps:
                 return self._trust_anchor(step)
         raise AssertionError(step.action)
 
+    def principal(self, step: RemediationStep) -> tuple[str, dict[str, str]] | None:
+        """The real ARN (with its IAM path) and the tags of the user or role a step changes;
+        None for a group or trust anchor (not principals) or one that does not exist (the step
+        then fails on its own)."""
+        iam, name = self._iam, step.principal_name
+        try:
+            match step.principal_type:
+                case PrincipalType.USER:
+                    user = iam.get_user(UserName=name)["User"]
+                    arn, tags = user["Arn"], user.get("Tags", [])
+                case PrincipalType.ROLE:
+                    role = iam.get_role(RoleName=name)["Role"]
+                    arn, tags = role["Arn"], role.get("Tags", [])
+                case _:  # a group or a trust anchor: not a principal that can be protected
+                    return None
+        except iam.exceptions.NoSuchEntityException:
+            return None
+        return arn, {tag["Key"]: tag["Value"] for tag in tags}
+
     def apply(self, step: RemediationStep, before: State) -> bool:
         """Make the change unless it is already in place; True when something changed."""
         iam, name = self._iam, step.principal_name

@@ -3,7 +3,9 @@
 Planning is pure: it reads the finding, the actions its detector declares and its runbook's
 Remediation section, and touches nothing. Every name in a plan comes from CloudTrail, so partly
 from the attacker; a name that IAM itself would not accept is refused here, before it can reach
-an API call or a printed shell command.
+an API call or a printed shell command. So is a protected principal (``IAMWATCH_PROTECTED_
+PRINCIPALS``): the plan says why; the ``iamwatch:break-glass`` tag, which only IAM knows, is
+checked when the plan is applied.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pydantic import BaseModel, ConfigDict
 
 from iamwatch.finding import Finding
 from iamwatch.principal import PrincipalKind
+from iamwatch.protected import ProtectedPrincipals
 from iamwatch.runbooks import (
     REMEDIATION_ACTIONS,
     RunbookError,
@@ -34,7 +37,9 @@ _ACCESS_KEY_ID = re.compile(r"[A-Z0-9]{16,128}")
 _POLICY_ARN = re.compile(
     r"arn:aws(?:-[a-z]+)*:iam::(?:aws|\d{12}):policy/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,128}", re.ASCII
 )
-_USER_ARN = re.compile(r"arn:aws(?:-[a-z]+)*:iam::\d{12}:user/(?:[\w+=,.@-]+/)*(?P<name>[^/]+)")
+_USER_ARN = re.compile(
+    r"arn:aws(?:-[a-z]+)*:iam::(?P<account>\d{12}):user/(?:[\w+=,.@-]+/)*(?P<name>[^/]+)"
+)
 _TRUST_ANCHOR_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}")
 # The inline policy revoke-older-sessions puts on the user (AWS's own name for the role
@@ -61,6 +66,17 @@ class ActionName(StrEnum):
 
 
 assert {action.value for action in ActionName} == REMEDIATION_ACTIONS
+
+# Steps whose undo the remediation role makes with the permissions it already has, so an undo
+# can be approved in Slack: reactivating the key it deactivated (UpdateAccessKey), lifting
+# the quarantine it attached (DetachUserPolicy). Undoing the others grants access (a group
+# membership, a policy): that stays with people and their own credentials.
+UNDO_IN_AWS = frozenset({ActionName.DEACTIVATE_ACCESS_KEY, ActionName.QUARANTINE_USER})
+
+
+def undo_digest(action_id: str) -> str:
+    """What approvers of an undo confirm: undoing exactly this applied step."""
+    return hashlib.sha256(f"undo:{action_id}".encode()).hexdigest()
 
 
 class PrincipalType(StrEnum):
@@ -155,8 +171,17 @@ class _NotApplicable(Exception):
     """Raised by a planner: the action does not apply to this finding, and why."""
 
 
-def plan_remediation(finding: Finding, actions: Collection[str] | None = None) -> RemediationPlan:
-    """The plan for the detector's automated actions (or the chosen subset of them)."""
+_NOBODY = ProtectedPrincipals()
+
+
+def plan_remediation(
+    finding: Finding,
+    actions: Collection[str] | None = None,
+    *,
+    protected: ProtectedPrincipals = _NOBODY,
+) -> RemediationPlan:
+    """The plan for the detector's automated actions (or the chosen subset of them); a step
+    on a ``protected`` principal is listed as not applicable, with the reason."""
     try:
         runbook = load_runbook(finding.detector)
     except RunbookError as error:
@@ -175,9 +200,12 @@ def plan_remediation(finding: Finding, actions: Collection[str] | None = None) -
     skipped: list[NotApplicable] = []
     for action in declared:
         try:
-            steps.append(_PLANNERS[action](finding))
+            step = _PLANNERS[action](finding)
+            _check_unprotected(step, finding.account, protected)
         except _NotApplicable as reason:
             skipped.append(NotApplicable(action=action, reason=str(reason)))
+        else:
+            steps.append(step)
     try:
         runbook_steps = runbook.section("Remediation")
     except KeyError:
@@ -191,6 +219,24 @@ def plan_remediation(finding: Finding, actions: Collection[str] | None = None) -
         steps=tuple(steps),
         not_applicable=tuple(skipped),
     )
+
+
+def principal_arn(step: RemediationStep, account: str | None) -> str:
+    """The ARN of the principal a step changes, as far as the plan knows it (no IAM path)."""
+    return f"arn:aws:iam::{account or '*'}:{step.principal_type.value}/{step.principal_name}"
+
+
+def _check_unprotected(
+    step: RemediationStep, account: str | None, protected: ProtectedPrincipals
+) -> None:
+    if step.principal_type is PrincipalType.GROUP:
+        return  # a group is not a principal; the users in it are checked by name when acted on
+    why = protected.why(name=step.principal_name, arn=principal_arn(step, account))
+    if why is not None:
+        raise _NotApplicable(
+            f"IAM {step.principal_type.value} {step.principal_name} is protected ({why}): "
+            "iamwatch never changes it; follow the runbook by hand"
+        )
 
 
 def _valid_name(name: str | None) -> bool:
@@ -334,6 +380,14 @@ def _quarantine_subject(finding: Finding) -> str:
         match = _USER_ARN.fullmatch(finding.actor)
         if match is None or not _valid_name(match.group("name")):
             raise _NotApplicable(f"the caller {finding.actor!r} is not a valid IAM user ARN")
+        # A user name means nothing outside its account: the caller's ARN says which one, and
+        # the plan only ever acts in the finding's account.
+        if match.group("account") != finding.account:
+            raise _NotApplicable(
+                f"the caller is IAM user {match.group('name')} of account "
+                f"{match.group('account')}, not of the finding's account "
+                f"{finding.account or '(unknown)'}; contain it in its own account"
+            )
         return match.group("name")
     if finding.actor_kind is PrincipalKind.ROOT or finding.target_type == "root":
         raise _NotApplicable(

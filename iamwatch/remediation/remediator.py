@@ -3,6 +3,11 @@
 The same code runs from the CLI (the operator's own credentials) and from the remediate Lambda
 (after approval in Slack). It acts only in the account the credentials belong to, and only on a
 finding from that account: a finding about account A never changes account B.
+
+Before each step it checks what only AWS knows, and refuses the step (audited, the others
+still applied) when the principal is protected (tagged ``iamwatch:break-glass``, or listed in
+IAMWATCH_PROTECTED_PRINCIPALS by its real ARN, path included) or when the grant the step would
+remove was already in place before the finding's event (``iamwatch.remediation.history``).
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from pydantic import BaseModel, ConfigDict
 
 from iamwatch.audit import AuditKind, AuditLog, AuditRecord
 from iamwatch.finding import Finding
+from iamwatch.protected import ProtectedPrincipals
+from iamwatch.remediation.history import GrantHistory, HistoryUnavailable
 from iamwatch.remediation.iam import IamSteps, IrreversibleError, RegionalClient, State
 from iamwatch.remediation.plan import RemediationPlan, RemediationStep
 
@@ -23,11 +30,37 @@ if TYPE_CHECKING:
 
 class RemediationError(Exception):
     """Remediation stopped; the message is safe to show (no credentials, no secrets).
-    ``applied`` holds the steps that were done before it stopped."""
+    ``applied`` holds the steps that were done before it stopped; ``retryable`` says AWS was
+    throttling or unreachable, so the same plan may simply be applied again later (every step
+    reads first and changes only what is not yet in place)."""
 
-    def __init__(self, message: str, applied: tuple[AppliedAction, ...] = ()) -> None:
+    def __init__(
+        self, message: str, applied: tuple[AppliedAction, ...] = (), *, retryable: bool = False
+    ) -> None:
         super().__init__(message)
         self.applied = applied
+        self.retryable = retryable
+
+
+# AWS's answers that say "not now" rather than "no".
+_TRANSIENT_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "InternalFailure",
+        "InternalError",
+    }
+)
+
+
+def _transient(error: Exception) -> bool:
+    if isinstance(error, ClientError):
+        return error.response.get("Error", {}).get("Code") in _TRANSIENT_CODES
+    return isinstance(error, BotoCoreError)  # connection errors, timeouts
 
 
 class AppliedAction(BaseModel):
@@ -40,10 +73,14 @@ class AppliedAction(BaseModel):
     before: dict[str, Any]
     after: dict[str, Any]
     changed: bool
+    # Why the step was not applied (a protected principal, a grant older than the event).
+    refused: str | None = None
 
     @property
     def undo_command(self) -> str | None:
-        return f"iamwatch remediate --undo {self.action_id}" if self.step.reversible else None
+        if not self.step.reversible or self.refused is not None:
+            return None
+        return f"iamwatch remediate --undo {self.action_id}"
 
 
 def _aws_error(error: Exception) -> str:
@@ -60,11 +97,15 @@ class Remediator:
         audit: AuditLog,
         *,
         account: str,
+        history: GrantHistory,
+        protected: ProtectedPrincipals | None = None,
         rolesanywhere: RegionalClient | None = None,
     ) -> None:
         self._steps = IamSteps(iam, rolesanywhere)
         self._audit = audit
         self._account = account
+        self._history = history
+        self._protected = protected or ProtectedPrincipals()
 
     def apply(
         self, plan: RemediationPlan, finding: Finding, *, by: str, via: str
@@ -88,18 +129,48 @@ class Remediator:
         for step in plan.steps:
             step_data = {"step": step.model_dump(mode="json"), **common}
             try:
+                refusal = self._refusal(step, finding)
+            except (ClientError, BotoCoreError) as error:
+                refusal = f"could not check the step before applying it: {_aws_error(error)}"
+            if refusal is not None:
+                record = AuditRecord.about(
+                    AuditKind.REMEDIATION_FAILED,
+                    finding,
+                    **step_data,
+                    stage="preflight",
+                    refused=True,
+                    error=refusal,
+                )
+                self._audit.append(record)
+                applied.append(
+                    AppliedAction(
+                        action_id=record.record_id,
+                        step=step,
+                        before={},
+                        after={},
+                        changed=False,
+                        refused=refusal,
+                    )
+                )
+                continue
+            try:
                 before = self._steps.read(step)
                 changed = self._steps.apply(step, before)
                 after = self._steps.read(step)
             except (ClientError, BotoCoreError) as error:
                 reason = _aws_error(error)
+                retryable = _transient(error)
                 self._audit.append(
                     AuditRecord.about(
-                        AuditKind.REMEDIATION_FAILED, finding, **step_data, error=reason
+                        AuditKind.REMEDIATION_FAILED,
+                        finding,
+                        **step_data,
+                        error=reason,
+                        retryable=retryable,
                     )
                 )
                 raise RemediationError(
-                    f"{step.summary}: {reason}", applied=tuple(applied)
+                    f"{step.summary}: {reason}", applied=tuple(applied), retryable=retryable
                 ) from None
             record = AuditRecord.about(
                 AuditKind.REMEDIATION_APPLIED,
@@ -146,7 +217,9 @@ class Remediator:
         except IrreversibleError as error:
             raise RemediationError(f"{step.summary} cannot be undone: {error}") from None
         except (ClientError, BotoCoreError) as error:
-            raise RemediationError(f"undo of {step.summary}: {_aws_error(error)}") from None
+            raise RemediationError(
+                f"undo of {step.summary}: {_aws_error(error)}", retryable=_transient(error)
+            ) from None
         undone = AuditRecord(
             kind=AuditKind.REMEDIATION_UNDONE,
             finding_id=record.finding_id,
@@ -167,6 +240,25 @@ class Remediator:
         return AppliedAction(
             action_id=undone.record_id, step=step, before=before, after=after, changed=changed
         )
+
+    def _refusal(self, step: RemediationStep, finding: Finding) -> str | None:
+        """Why this step must not be applied, from what AWS knows; None to go ahead."""
+        principal = self._steps.principal(step)
+        if principal is not None:
+            arn, tags = principal
+            why = self._protected.why(name=step.principal_name, arn=arn, tags=tags)
+            if why is not None:
+                return (
+                    f"IAM {step.principal_type.value} {step.principal_name} is protected "
+                    f"({why}): iamwatch never changes it"
+                )
+        try:
+            standing = self._history.standing_grant(step, finding)
+        except HistoryUnavailable as error:
+            return f"not removed: {error}"
+        if standing is not None:
+            return f"not removed: {standing}"
+        return None
 
     def _check_account(self, account: str | None) -> None:
         if account is None:

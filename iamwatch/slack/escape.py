@@ -112,6 +112,20 @@ def neutralise(text: str | None, limit: int, empty: str = "\u2014") -> str:
     return "".join(_pieces(cleaned[:kept])).rstrip() + ELLIPSIS
 
 
+# What a command of a remediation plan is made of: validated IAM names, ARNs and options,
+# shell-quoted. Nothing Slack treats specially inside a code block (no <, >, &, backtick).
+_COMMAND = re.compile(r"^[A-Za-z0-9 _+=,.@:/'-]{1,2000}$")
+
+
+def code_block(command: str, limit: int = 2000) -> str:
+    """A command shown as it must be typed: in a code block, where Slack neither formats nor
+    links, with its real characters (a look-alike or zero-width space in a pasted command
+    names another principal). Anything but plain command characters is neutralised instead."""
+    if _COMMAND.match(command) and len(command) <= limit:
+        return f"```{command}```"
+    return neutralise(command, limit)
+
+
 def truncate_plain(text: str, limit: int) -> str:
     """Trusted text cut to ``limit`` UTF-16 units with a marker."""
     if utf16_length(text) <= limit:

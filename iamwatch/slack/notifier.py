@@ -22,30 +22,32 @@ from iamwatch.finding import Finding
 from iamwatch.severity import Severity
 from iamwatch.slack.dedup import AlertRecord, DedupStore
 from iamwatch.slack.render import Repeat, render, render_links, render_repeat, render_repeats
-from iamwatch.slack.transport import DeliveryError, Posted, SlackTransport
+from iamwatch.slack.transport import AUTH_ERRORS, DeliveryError, Posted, SlackTransport
 
 logger = logging.getLogger("iamwatch.slack")
 
 RepeatMode = Literal["thread", "update"]
 
 # Errors that will fail the same way for every message to that channel, or to any channel:
-# after the first, later findings are failed without another request, with the same reason.
+# after the first, later findings of the same batch are failed without another request, with
+# the same reason. Only within the batch: people fix channels and tokens, and a warm notifier
+# that remembered them for its lifetime would send every later alert to the dead-letter queue.
 CHANNEL_ERRORS = frozenset(
     {"channel_not_found", "not_in_channel", "is_archived", "channel_is_archived"}
 )
-AUTH_ERRORS = frozenset(
-    {
-        "invalid_auth",
-        "not_authed",
-        "account_inactive",
-        "token_revoked",
-        "token_expired",
-        "no_permission",
-        "missing_scope",
-        "invalid_token",
-        "no_service",
-    }
-)
+
+
+def _code(reason: str | None) -> str:
+    return (reason or "").split(":", 1)[0].split(" ", 1)[0]
+
+
+def needs_people(reason: str | None) -> bool:
+    """A failure someone can fix in minutes (re-invite the bot, unarchive the channel, rotate
+    the token): worth a few more tries before it is dead-lettered."""
+    code = _code(reason)
+    return code in CHANNEL_ERRORS or code in AUTH_ERRORS
+
+
 WEBHOOK_REPEAT = "repeat counted; incoming webhooks cannot thread or update messages"
 # chat.update cannot edit the first message any more: post a fresh alert instead.
 UPDATE_GONE_ERRORS = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
@@ -119,7 +121,7 @@ class SlackNotifier:
         self.routing = routing
         self.dedup_window = dedup_window
         self.repeats = repeats
-        # Permanent failures remembered for this notifier's lifetime, by channel (None: all).
+        # Permanent failures remembered for the batch being delivered, by channel (None: all).
         self._blocked: dict[str | None, str] = {}
 
     def begin_batch(self) -> None:
@@ -135,6 +137,7 @@ class SlackNotifier:
         dedup store and every result end as if each repeat had been written on its own.
         """
         batch = list(findings)
+        self._blocked = {}
         results: list[DeliveryResult | None] = [None] * len(batch)
         folds: dict[str, _Fold] = {}
         # Finding id -> dedup key of the fold it went into.
@@ -290,7 +293,7 @@ class SlackNotifier:
         return self.transport.fixed_channel or self.routing.channel_for(finding.severity)
 
     def _remember(self, channel: str | None, reason: str) -> None:
-        code = reason.split(":", 1)[0].split(" ", 1)[0]
+        code = _code(reason)
         # Keep the first reason: later ones already carry "an earlier message failed".
         if code in AUTH_ERRORS:
             self._blocked.setdefault(None, reason)

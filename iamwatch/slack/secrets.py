@@ -33,6 +33,25 @@ TokenSource = SecretSource
 Check = Callable[[str], str | None]
 
 
+class StoredSecret:
+    """A secret read from AWS and cached; ``refresh`` reads it again past the cache (Slack
+    refused the cached one: it may have been rotated since)."""
+
+    def __init__(self, read: Callable[[bool], SecretStr]) -> None:
+        self._read = read
+
+    def __call__(self) -> SecretStr:
+        return self._read(False)
+
+    def refresh(self) -> SecretStr:
+        return self._read(True)
+
+
+def refreshed(source: SecretSource) -> SecretStr:
+    """The secret read again from where it is stored, past any cache (a static one as is)."""
+    return source.refresh() if isinstance(source, StoredSecret) else source()
+
+
 def static_token(token: SecretStr) -> SecretSource:
     return lambda: token
 
@@ -41,12 +60,12 @@ static_secret = static_token
 
 
 def ssm_secret(name: str, max_age: int, *, setting: str, check: Check) -> SecretSource:
-    def read() -> SecretStr:
+    def read(force: bool) -> SecretStr:
         from aws_lambda_powertools.utilities import parameters
 
         try:
             value = parameters.get_parameter(
-                name, decrypt=True, max_age=max_age, force_fetch=max_age == 0
+                name, decrypt=True, max_age=max_age, force_fetch=force or max_age == 0
             )
         except Exception as error:
             raise SecretError(
@@ -54,24 +73,26 @@ def ssm_secret(name: str, max_age: int, *, setting: str, check: Check) -> Secret
             ) from None
         return _validated(value, setting, check)
 
-    return read
+    return StoredSecret(read)
 
 
 def secrets_manager_secret(
     secret_id: str, max_age: int, *, setting: str, keys: Sequence[str], check: Check
 ) -> SecretSource:
-    def read() -> SecretStr:
+    def read(force: bool) -> SecretStr:
         from aws_lambda_powertools.utilities import parameters
 
         try:
-            value = parameters.get_secret(secret_id, max_age=max_age, force_fetch=max_age == 0)
+            value = parameters.get_secret(
+                secret_id, max_age=max_age, force_fetch=force or max_age == 0
+            )
         except Exception as error:
             raise SecretError(
                 f"{setting}: cannot read secret {secret_id}: {_aws_reason(error)}"
             ) from None
         return _validated(_from_json(value, setting, keys), setting, check)
 
-    return read
+    return StoredSecret(read)
 
 
 def token_problem(value: str) -> str | None:

@@ -5,6 +5,10 @@ really sleep) and capped: 429 waits exactly Retry-After (and gives up when Slack
 than the configured maximum), 5xx and connection errors back off exponentially. What is left
 after retries is raised as ``DeliveryError`` with Slack's reason and whether a later retry
 could succeed. Secrets (token, webhook URL) never reach a log line or an error message.
+
+In Lambda, time is bounded too (``iamwatch.deadline``): no wait is slept, and no request is
+started, unless the invocation still has time for the request (its timeout) and for auditing
+the outcome afterwards; otherwise the message fails at once, retryable, saying so.
 """
 
 from __future__ import annotations
@@ -32,9 +36,13 @@ from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web import WebClient
 from slack_sdk.webhook import WebhookClient
 
+from iamwatch.deadline import NO_DEADLINE, Deadline
 from iamwatch.slack.render import SlackMessage
 
 Sleep = Callable[[float], None]
+# Seconds kept after the last Slack request of an invocation: audit records, dead letters and
+# the partial batch response are written after it.
+AFTER_SLACK_SECONDS = 3.0
 
 # slack-sdk logs request details at debug level (the webhook client logs its URL, which is the
 # secret) and every failed attempt at error level. Its logger is pinned to CRITICAL: nothing of
@@ -42,6 +50,20 @@ Sleep = Callable[[float], None]
 _sdk_logger = logging.getLogger("iamwatch.slack.sdk")
 _sdk_logger.setLevel(logging.CRITICAL)
 
+# The token is not (or no longer) good: revoked, rotated, missing a scope.
+AUTH_ERRORS = frozenset(
+    {
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "token_revoked",
+        "token_expired",
+        "no_permission",
+        "missing_scope",
+        "invalid_token",
+        "no_service",
+    }
+)
 # Slack answers these with HTTP 200 and ok=false; a later retry can succeed.
 TRANSIENT_ERRORS = frozenset(
     {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
@@ -67,9 +89,30 @@ class Posted:
 
 @dataclass(slots=True)
 class RetryLog:
-    """What the retry handlers did: (why, seconds slept) per retry."""
+    """What the retry handlers did: (why, seconds slept) per retry; and, for the request
+    under way, whether a retry was given up for lack of time."""
 
     waits: list[tuple[str, float]] = field(default_factory=list)
+    out_of_time: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TimeBudget:
+    """The invocation's deadline and the time a request needs: its timeout, then the rest of
+    the invocation's work after Slack."""
+
+    deadline: Deadline = NO_DEADLINE
+    request_seconds: float = 10.0
+
+    @property
+    def reserve(self) -> float:
+        return self.request_seconds + AFTER_SLACK_SECONDS
+
+    def allows(self, wait: float = 0.0) -> bool:
+        return self.deadline.remaining() - wait >= self.reserve
+
+    def left(self) -> str:
+        return f"{self.deadline.remaining():.0f} s left in the invocation"
 
 
 class Breaker:
@@ -150,14 +193,65 @@ def _pause(state: RetryState, log: RetryLog, sleep: Sleep, kind: str, wait: floa
     state.increment_current_attempt()
 
 
-class RateLimitRetry(RateLimitErrorRetryHandler):
+class _TimedRetry(RetryHandler):
+    """A retry only when the invocation has time for the wait, then the request and what
+    follows it; otherwise the failure stands, marked as stopped for time."""
+
+    sleep: Sleep
+    max_wait: float
+    log: RetryLog
+    kind: str
+    budget: TimeBudget
+    _wait: float = 0.0
+
+    def _next_wait(self, state: RetryState, response: HttpResponse | None) -> float:
+        raise NotImplementedError
+
+    def can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if not super().can_retry(state=state, request=request, response=response, error=error):
+            return False
+        self._wait = self._next_wait(state, response)
+        if not self.budget.allows(self._wait):
+            self.log.out_of_time = self.budget.deadline.remaining()
+            return False
+        return True
+
+    def prepare_for_next_attempt(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        _pause(state, self.log, self.sleep, self.kind, self._wait)
+
+
+class RateLimitRetry(_TimedRetry, RateLimitErrorRetryHandler):
     """Honours Retry-After exactly, with an injectable sleep and a ceiling on the wait."""
 
-    def __init__(self, max_retry_count: int, sleep: Sleep, max_wait: float, log: RetryLog) -> None:
-        super().__init__(max_retry_count=max_retry_count)
+    kind = "rate-limited"
+
+    def __init__(
+        self,
+        max_retry_count: int,
+        sleep: Sleep,
+        max_wait: float,
+        log: RetryLog,
+        budget: TimeBudget = TimeBudget(),
+    ) -> None:
+        RateLimitErrorRetryHandler.__init__(self, max_retry_count=max_retry_count)
         self.sleep = sleep
         self.max_wait = max_wait
         self.log = log
+        self.budget = budget
 
     def _can_retry(
         self,
@@ -173,36 +267,15 @@ class RateLimitRetry(RateLimitErrorRetryHandler):
             and _retry_after(response) <= self.max_wait
         )
 
-    def prepare_for_next_attempt(
-        self,
-        *,
-        state: RetryState,
-        request: HttpRequest,
-        response: HttpResponse | None = None,
-        error: Exception | None = None,
-    ) -> None:
-        wait = _retry_after(response) if response is not None else 1.0
-        _pause(state, self.log, self.sleep, "rate-limited", wait)
+    def _next_wait(self, state: RetryState, response: HttpResponse | None) -> float:
+        return _retry_after(response) if response is not None else 1.0
 
 
-class _BackoffMixin(RetryHandler):
-    sleep: Sleep
-    max_wait: float
-    log: RetryLog
-    kind: str
-
-    def prepare_for_next_attempt(
-        self,
-        *,
-        state: RetryState,
-        request: HttpRequest,
-        response: HttpResponse | None = None,
-        error: Exception | None = None,
-    ) -> None:
-        wait = min(
+class _BackoffMixin(_TimedRetry):
+    def _next_wait(self, state: RetryState, response: HttpResponse | None) -> float:
+        return min(
             self.interval_calculator.calculate_sleep_duration(state.current_attempt), self.max_wait
         )
-        _pause(state, self.log, self.sleep, self.kind, wait)
 
 
 class ServerErrorRetry(_BackoffMixin, ServerErrorRetryHandler):
@@ -217,11 +290,13 @@ class ServerErrorRetry(_BackoffMixin, ServerErrorRetryHandler):
         max_wait: float,
         log: RetryLog,
         backoff: BackoffRetryIntervalCalculator,
+        budget: TimeBudget = TimeBudget(),
     ) -> None:
         ServerErrorRetryHandler.__init__(self, max_retry_count, backoff)
         self.sleep = sleep
         self.max_wait = max_wait
         self.log = log
+        self.budget = budget
 
     def _can_retry(
         self,
@@ -248,6 +323,7 @@ class ConnectionRetry(_BackoffMixin, ConnectionErrorRetryHandler):
         log: RetryLog,
         backoff: BackoffRetryIntervalCalculator,
         breaker: Breaker,
+        budget: TimeBudget = TimeBudget(),
     ) -> None:
         ConnectionErrorRetryHandler.__init__(
             self,
@@ -258,6 +334,7 @@ class ConnectionRetry(_BackoffMixin, ConnectionErrorRetryHandler):
         self.sleep = sleep
         self.max_wait = max_wait
         self.log = log
+        self.budget = budget
         self.breaker = breaker
 
     def _can_retry(
@@ -282,14 +359,40 @@ class RetryPolicy:
 
 
 def retry_handlers(
-    policy: RetryPolicy, sleep: Sleep, log: RetryLog, breaker: Breaker
+    policy: RetryPolicy,
+    sleep: Sleep,
+    log: RetryLog,
+    breaker: Breaker,
+    budget: TimeBudget = TimeBudget(),
 ) -> list[RetryHandler]:
     backoff = BackoffRetryIntervalCalculator(backoff_factor=policy.backoff_factor)
     return [
-        ConnectionRetry(policy.max_retries, sleep, policy.max_wait, log, backoff, breaker),
-        RateLimitRetry(policy.max_retries, sleep, policy.max_wait, log),
-        ServerErrorRetry(policy.max_retries, sleep, policy.max_wait, log, backoff),
+        ConnectionRetry(policy.max_retries, sleep, policy.max_wait, log, backoff, breaker, budget),
+        RateLimitRetry(policy.max_retries, sleep, policy.max_wait, log, budget),
+        ServerErrorRetry(policy.max_retries, sleep, policy.max_wait, log, backoff, budget),
     ]
+
+
+def _out_of_time(budget: TimeBudget) -> DeliveryError | None:
+    """Refuses to start a request the invocation may not live to see answered (and audited)."""
+    if budget.allows():
+        return None
+    return DeliveryError(
+        f"not sent: {budget.left()}, too little for a Slack request (up to "
+        f"{budget.request_seconds:.0f} s) and the audit record; returned to the queue",
+        retryable=True,
+    )
+
+
+def _stopped_for_time(error: DeliveryError, log: RetryLog) -> DeliveryError:
+    """``error``, saying that retries stopped because the invocation ran short of time."""
+    if log.out_of_time is None:
+        return error
+    return DeliveryError(
+        f"{error.reason}; not retried: {log.out_of_time:.0f} s left in the invocation",
+        retryable=True,
+        channel=error.channel,
+    )
 
 
 def scrub(text: str, secrets: Sequence[str]) -> str:
@@ -322,15 +425,19 @@ class WebApiTransport:
         sleep: Sleep,
         timeout: int = 10,
         breaker: Breaker | None = None,
+        deadline: Deadline = NO_DEADLINE,
     ) -> None:
         self._token = token
         self.retry_log = RetryLog()
         self.breaker = breaker or Breaker()
+        self._budget = TimeBudget(deadline, float(timeout))
         self._client = WebClient(
             base_url=base_url,
             timeout=timeout,
             logger=_sdk_logger,
-            retry_handlers=retry_handlers(policy, sleep, self.retry_log, self.breaker),
+            retry_handlers=retry_handlers(
+                policy, sleep, self.retry_log, self.breaker, self._budget
+            ),
         )
 
     def __repr__(self) -> str:
@@ -363,7 +470,7 @@ class WebApiTransport:
         }
 
     def _call(self, method: str, **arguments: Any) -> dict[str, Any]:
-        from iamwatch.slack.secrets import TokenError
+        from iamwatch.slack.secrets import TokenError, refreshed
 
         if self.breaker.open:
             raise self.breaker.refusal()
@@ -372,6 +479,24 @@ class WebApiTransport:
         except TokenError as error:
             # SSM or Secrets Manager is unreachable after start-up: a later retry may succeed.
             raise DeliveryError(str(error), retryable=True) from None
+        try:
+            return self._send(method, secret, arguments)
+        except DeliveryError as error:
+            if error.reason.split(":", 1)[0] not in AUTH_ERRORS:
+                raise
+            # The cached token may have been rotated since: read it again, once.
+            try:
+                again = refreshed(self._token).get_secret_value()
+            except TokenError:
+                raise error from None
+            if again == secret:
+                raise
+            return self._send(method, again, arguments)
+
+    def _send(self, method: str, secret: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        if (late := _out_of_time(self._budget)) is not None:
+            raise late
+        self.retry_log.out_of_time = None
         self._client.token = secret
         try:
             if method == "chat.update":
@@ -380,12 +505,12 @@ class WebApiTransport:
                 response = self._client.chat_postMessage(**arguments)
         except SlackApiError as error:
             self.breaker.answered()
-            raise _api_error(error, [secret]) from None
+            raise _stopped_for_time(_api_error(error, [secret]), self.retry_log) from None
         except (URLError, OSError, http.client.HTTPException) as error:
             reason = scrub(_connection_reason(error), [secret])
             if not self.breaker.open:  # else the retry handler counted this attempt already
                 self.breaker.failed(reason)
-            raise DeliveryError(reason, retryable=True) from None
+            raise _stopped_for_time(DeliveryError(reason, retryable=True), self.retry_log) from None
         except SlackClientError as error:
             raise DeliveryError(
                 scrub(f"slack client error: {error}", [secret]), retryable=False
@@ -429,15 +554,19 @@ class WebhookTransport:
         sleep: Sleep,
         timeout: int = 10,
         breaker: Breaker | None = None,
+        deadline: Deadline = NO_DEADLINE,
     ) -> None:
         self._url = url
         self.retry_log = RetryLog()
         self.breaker = breaker or Breaker()
+        self._budget = TimeBudget(deadline, float(timeout))
         self._client = WebhookClient(
             url=url.get_secret_value(),
             timeout=timeout,
             logger=_sdk_logger,
-            retry_handlers=retry_handlers(policy, sleep, self.retry_log, self.breaker),
+            retry_handlers=retry_handlers(
+                policy, sleep, self.retry_log, self.breaker, self._budget
+            ),
         )
 
     def __repr__(self) -> str:
@@ -448,6 +577,9 @@ class WebhookTransport:
         payload = message.payload()
         if self.breaker.open:
             raise self.breaker.refusal()
+        if (late := _out_of_time(self._budget)) is not None:
+            raise late
+        self.retry_log.out_of_time = None
         try:
             response = self._client.send(
                 text=payload["text"],
@@ -459,7 +591,7 @@ class WebhookTransport:
             reason = scrub(_connection_reason(error), [secret])
             if not self.breaker.open:  # else the retry handler counted this attempt already
                 self.breaker.failed(reason)
-            raise DeliveryError(reason, retryable=True) from None
+            raise _stopped_for_time(DeliveryError(reason, retryable=True), self.retry_log) from None
         except SlackClientError as error:
             raise DeliveryError(
                 scrub(f"slack client error: {error}", [secret]), retryable=False
@@ -470,7 +602,9 @@ class WebhookTransport:
         body = (response.body or "").strip()[:200] or f"http {response.status_code}"
         retryable = response.status_code == 429 or response.status_code >= 500
         suffix = f" (http {response.status_code}, retries exhausted)" if retryable else ""
-        raise DeliveryError(scrub(body + suffix, [secret]), retryable=retryable)
+        raise _stopped_for_time(
+            DeliveryError(scrub(body + suffix, [secret]), retryable=retryable), self.retry_log
+        )
 
     def update(self, channel: str, ts: str, message: SlackMessage) -> None:
         raise DeliveryError("incoming webhooks cannot update messages", retryable=False)

@@ -4,6 +4,7 @@ IAM, the audit trail, --undo."""
 from __future__ import annotations
 
 import re
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,9 @@ OTHER_ACCOUNT = "admin-policy-attached/positive_put_group_policy_single_statemen
 
 
 @pytest.fixture
-def granted(iam: Any) -> Any:
-    """IAM as the GRANT event left it: vendor-integration holds AdministratorAccess."""
+def granted(iam: Any, event_history: Any) -> Any:
+    """IAM as the GRANT event left it: vendor-integration holds AdministratorAccess (and
+    CloudTrail's event history shows no earlier grant of it)."""
     iam.create_user(UserName="vendor-integration")
     iam.attach_user_policy(UserName="vendor-integration", PolicyArn=ADMIN)
     return iam
@@ -118,6 +120,35 @@ def test_one_action_can_be_chosen(granted: Any, aws_env: dict[str, str], tmp_pat
     assert attached(granted) == set()
 
 
+def test_a_protected_user_is_not_planned_and_a_re_granted_policy_is_not_removed(
+    granted: Any, event_history: Any, aws_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Defect 6 through the command line: IAMWATCH_PROTECTED_PRINCIPALS takes the user out of
+    the plan; without it, an AdministratorAccess attachment CloudTrail saw before the event
+    (the event re-attached it) is refused when applying, and the quarantine still applied."""
+    audit, finding_id = scanned(GRANT, tmp_path, aws_env)
+    protected = {**aws_env, "IAMWATCH_PROTECTED_PRINCIPALS": "vendor-*"}
+    result = run_iamwatch("remediate", "--audit", str(audit), finding_id, "--apply", env=protected)
+    assert result.returncode == 0, result.stderr
+    output = result.stdout.decode()
+    assert "is protected (listed in IAMWATCH_PROTECTED_PRINCIPALS (vendor-*))" in output
+    assert "Nothing to apply" in output or "No automated action applies" in output
+    assert attached(granted) == {ADMIN}
+
+    (event,) = load_case(EVENTS_DIR / f"{GRANT}.json").records
+    earlier = {
+        **event,
+        "eventID": "0b5e5b8e-0000-4000-8000-000000000001",
+        "eventTime": "2026-10-01T09:00:00Z",
+    }
+    event_history.add(earlier)
+    result = run_iamwatch("remediate", "--audit", str(audit), finding_id, "--apply", env=aws_env)
+    assert result.returncode == 0, result.stderr
+    output = result.stdout.decode()
+    assert "refused" in output and "0b5e5b8e-0000-4000-8000-000000000001" in output
+    assert attached(granted) == {ADMIN, DENY_ALL}
+
+
 def test_credentials_for_another_account_are_refused(
     granted: Any, aws_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -146,3 +177,28 @@ def test_usage_errors_exit_2(
     assert result.returncode == 2
     assert message in result.stderr
     assert attached(granted) == {ADMIN}
+
+
+@pytest.mark.parametrize("table", ["a b", "x", "t;rm -rf"])
+def test_a_dynamodb_audit_trail_must_name_a_table(aws_env: dict[str, str], table: str) -> None:
+    result = run_iamwatch(
+        "remediate", "--undo", "00000000-0000-4000-8000-000000000000", "--audit",
+        f"dynamodb://{table}", env=aws_env,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert b"is not a DynamoDB table name" in result.stderr
+
+
+def test_an_unknown_action_in_a_dynamodb_trail_is_refused(aws_env: dict[str, str]) -> None:
+    """The deployment's table, read with the operator's credentials (moto here)."""
+    import boto3
+
+    from iamwatch.aws.tables import create_table
+
+    table = f"iamwatch-audit-{uuid.uuid4().hex[:8]}"
+    create_table(boto3.client("dynamodb", endpoint_url=aws_env["AWS_ENDPOINT_URL"]), "audit", table)
+    result = run_iamwatch(
+        "remediate", "--undo", str(uuid.uuid4()), "--audit", f"dynamodb://{table}", env=aws_env
+    )
+    assert result.returncode == 6
+    assert b"no applied remediation has this action id" in result.stderr

@@ -96,13 +96,15 @@ def test_a_transient_failure_is_retried_until_the_last_attempt_then_dead_lettere
 def test_a_permanent_failure_is_dead_lettered_at_once_with_slacks_reason(
     slack: SlackServer,
 ) -> None:
+    """A message Slack will never take (a channel or token error, which people fix in
+    minutes, is retried first: tests/integration/test_notifier_recovers.py)."""
     parked = FakeDeadLetters()
     delivery, audit = service(slack, parked)
-    slack.fail_channel("#alerts", "channel_not_found")
+    slack.fail_channel("#alerts", "invalid_arguments")
     finding = SAMPLES["access-key-created"]
     assert delivery.deliver_queued([queued(finding)]) == []
     assert [(reason, fid) for _, reason, fid in parked.parked] == [
-        ("channel_not_found", finding.finding_id)
+        ("invalid_arguments", finding.finding_id)
     ]
     (failed,) = records(audit)
     assert (failed.kind, failed.data["dead_lettered"], failed.data["retryable"]) == (

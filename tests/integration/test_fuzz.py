@@ -21,6 +21,7 @@ import gzip
 import io
 import json
 import logging
+import re
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -274,7 +275,14 @@ def formula_cells(content: bytes, expected_rows: int) -> list[str]:
     """Cells of a CSV export that a spreadsheet would evaluate."""
     rows = list(csv.reader(io.StringIO(content.decode("utf-8-sig"), newline="")))
     assert rows[0] == list(COLUMNS) and len(rows) == expected_rows + 1
-    return [cell for row in rows[1:] for cell in row if cell.startswith(FORMULA_START)]
+    cells = [cell for row in rows[1:] for cell in row]
+    # A spreadsheet may split a cell again at ; | tab or a line break (defect 10).
+    pieces = [piece for cell in cells for piece in re.split(r"[;|\t\r\n]", cell)[1:]]
+    return [
+        text
+        for text in (*cells, *(piece.lstrip(' "') for piece in pieces))
+        if text.startswith(FORMULA_START)
+    ]
 
 
 @SHORT

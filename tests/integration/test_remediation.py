@@ -169,6 +169,17 @@ def test_only_the_runbooks_actions_can_be_chosen() -> None:
 # --- Applied to moto's IAM and undone ------------------------------------------------------
 
 
+class _NoHistory:
+    """CloudTrail's event history (which moto does not serve): no earlier grant of anything;
+    tests/integration/test_remediation_guards.py covers the history itself."""
+
+    def standing_grant(self, step: object, finding: Finding) -> str | None:
+        return None
+
+
+NO_HISTORY: Any = _NoHistory()
+
+
 @pytest.fixture
 def audit() -> SQLiteAuditLog:
     return SQLiteAuditLog()
@@ -357,7 +368,7 @@ def test_applied_changes_iam_is_audited_and_undone(
     audit.append(finding_raised(finding))
     assert scenario.observe(iam, finding) == scenario.original
     plan = plan_remediation(finding, scenario.actions)
-    remediator = Remediator(iam, audit, account=ACCOUNT)
+    remediator = Remediator(iam, audit, account=ACCOUNT, history=NO_HISTORY)
 
     (applied,) = remediator.apply(
         plan, finding, by="arn:aws:iam::123456789012:user/oncall", via="cli"
@@ -397,7 +408,7 @@ def test_a_deleted_login_profile_is_gone_and_undo_refuses(iam: Any, audit: SQLit
         **_user(iam),
     )
     plan = plan_remediation(finding, ["delete-login-profile"])
-    (applied,) = Remediator(iam, audit, account=ACCOUNT).apply(
+    (applied,) = Remediator(iam, audit, account=ACCOUNT, history=NO_HISTORY).apply(
         plan, finding, by="oncall", via="cli"
     )
     assert applied.before["login_profile"] is True
@@ -406,7 +417,9 @@ def test_a_deleted_login_profile_is_gone_and_undo_refuses(iam: Any, audit: SQLit
         iam.get_login_profile(UserName="qa-tester-03")
     assert applied.undo_command is None
     with pytest.raises(RemediationError, match="cannot be undone"):
-        Remediator(iam, audit, account=ACCOUNT).undo(applied.action_id, by="oncall", via="cli")
+        Remediator(iam, audit, account=ACCOUNT, history=NO_HISTORY).undo(
+            applied.action_id, by="oncall", via="cli"
+        )
 
 
 def test_credentials_for_another_account_change_nothing(iam: Any, audit: SQLiteAuditLog) -> None:
@@ -414,7 +427,7 @@ def test_credentials_for_another_account_change_nothing(iam: Any, audit: SQLiteA
         "access-key-created/positive_iam_user_creates_key_for_another_user_is_high",
         **_user_with_key(iam),
     )
-    remediator = Remediator(iam, audit, account="999988887777")
+    remediator = Remediator(iam, audit, account="999988887777", history=NO_HISTORY)
     with pytest.raises(RemediationError, match=r"account 123456789012.*account 999988887777"):
         remediator.apply(plan_remediation(finding), finding, by="oncall", via="cli")
     assert _key_status(iam, finding) == "Active"
@@ -429,7 +442,7 @@ def test_a_failed_step_stops_the_plan_and_is_audited(iam: Any, audit: SQLiteAudi
         account=ACCOUNT,
     )  # The user is already gone: no password to delete, and nobody to quarantine.
     with pytest.raises(RemediationError, match="NoSuchEntity") as raised:
-        Remediator(iam, audit, account=ACCOUNT).apply(
+        Remediator(iam, audit, account=ACCOUNT, history=NO_HISTORY).apply(
             plan_remediation(finding), finding, by="oncall", via="cli"
         )
     (unchanged,) = raised.value.applied
@@ -443,7 +456,9 @@ def test_a_failed_step_stops_the_plan_and_is_audited(iam: Any, audit: SQLiteAudi
 
 def test_an_unknown_action_id_is_refused(iam: Any, audit: SQLiteAuditLog) -> None:
     with pytest.raises(RemediationError, match="no applied remediation"):
-        Remediator(iam, audit, account=ACCOUNT).undo("not-an-action", by="oncall", via="cli")
+        Remediator(iam, audit, account=ACCOUNT, history=NO_HISTORY).undo(
+            "not-an-action", by="oncall", via="cli"
+        )
 
 
 # --- restore-trust-policy, revoke-older-sessions, disable-trust-anchor ---------------------------
@@ -582,7 +597,11 @@ def test_disabling_a_trust_anchor_makes_exactly_these_calls(audit: SQLiteAuditLo
         return client
 
     remediator = Remediator(
-        _no_iam(), audit, account=finding.account or "", rolesanywhere=rolesanywhere
+        _no_iam(),
+        audit,
+        account=finding.account or "",
+        history=NO_HISTORY,
+        rolesanywhere=rolesanywhere,
     )
     (applied,) = remediator.apply(plan_remediation(finding), finding, by="oncall", via="cli")
     assert applied.changed and applied.before["enabled"] is True
@@ -603,7 +622,11 @@ def test_a_disabled_or_missing_anchor_is_left_alone(audit: SQLiteAuditLog) -> No
         ]
     )
     remediator = Remediator(
-        _no_iam(), audit, account=finding.account or "", rolesanywhere=lambda region: client
+        _no_iam(),
+        audit,
+        account=finding.account or "",
+        history=NO_HISTORY,
+        rolesanywhere=lambda region: client,
     )
     (applied,) = remediator.apply(plan_remediation(finding), finding, by="oncall", via="cli")
     assert not applied.changed

@@ -26,6 +26,7 @@ import orjson
 import pytest
 
 from handlers import events, notifier
+from iamwatch.delivery import FIXABLE_ATTEMPTS
 from iamwatch.observability import logger as powertools_logger
 from tests.aws import (
     Deployed,
@@ -147,9 +148,10 @@ def test_the_lambda_path_never_exposes_the_token(
     errors: list[str] = []
     for record in RECORDS:
         events.handler(eventbridge_event(record), LambdaContext())
-    # Slack fails: 5xx (retried by the SDK, then by SQS), then invalid_auth (permanent).
+    # Slack fails: 5xx (retried by the SDK, then by SQS), then invalid_auth (retried on the
+    # first receives, with the token read again, then dead-lettered).
     slack.server_error_next(4, status=503)
-    slack.error_next(1, "invalid_auth")
+    slack.error_next(FIXABLE_ATTEMPTS * 2, "invalid_auth")
 
     def handler(event: dict[str, Any], context: Any) -> Any:
         try:

@@ -25,6 +25,7 @@ from iamwatch.slack.interactions.flow import Answer, InteractionRequest, Interac
 from iamwatch.slack.interactions.payload import PayloadError, parse_confirm_value, parse_payload
 from iamwatch.slack.interactions.queue import RemediationRequest
 from iamwatch.slack.interactions.replies import WebApiReplies, response_url_problem
+from iamwatch.slack.interactions.rounds import SQLiteApprovalRounds
 from iamwatch.slack.interactions.verify import Refusal, RequestVerifier
 from iamwatch.slack.render import ACKNOWLEDGE_ACTION, REMEDIATE_ACTION, render
 from iamwatch.slack.samples import sample_finding
@@ -68,10 +69,12 @@ class Core:
         queue: ListQueue | None = None,
         approvers: frozenset[str] = frozenset({APPROVER, OTHER}),
         audit: SQLiteAuditLog | None = None,
+        rounds: SQLiteApprovalRounds | None = None,
     ) -> None:
         self.slack = slack
         self.clock = Clock()
         self.audit = audit or SQLiteAuditLog()
+        self.rounds = rounds or SQLiteApprovalRounds()
         self.state = SQLiteStateStore(state_path)
         self.queue = queue or ListQueue()
         self.interactions = Interactions(
@@ -83,6 +86,7 @@ class Core:
             ),
             queue=self.queue,
             policy=ApprovalPolicy(approvers, two_person=two_person),
+            rounds=self.rounds,
             clock=self.clock,
         )
 
@@ -206,7 +210,8 @@ def test_a_replay_is_refused_even_after_a_restart(slack: SlackServer, tmp_path: 
     second.clock.now = NOW + 299
     answer = second.interactions.handle(second.request(body, headers))
     assert (answer.status, answer.outcome) == (401, "refused:replayed")
-    assert second.refusals() == ["replayed"]
+    # A replay, like any request Slack did not sign, is logged, never written (defect 12).
+    assert second.refusals() == []
 
 
 # Payloads ----------------------------------------------------------------------------------
@@ -392,7 +397,13 @@ def test_an_approver_removed_from_the_setting_no_longer_counts(slack: SlackServe
         "approved-pending"
     )
     third = "U0APPROVE3"
-    after = Core(slack, two_person=True, approvers=frozenset({OTHER, third}), audit=before.audit)
+    after = Core(
+        slack,
+        two_person=True,
+        approvers=frozenset({OTHER, third}),
+        audit=before.audit,
+        rounds=before.rounds,
+    )
     assert after.send(click(messages.CONFIRM_ACTION, value, user=OTHER)).outcome == (
         "approved-pending"
     )

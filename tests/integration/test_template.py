@@ -26,16 +26,21 @@ from tests.template import packaged_template, pattern_rules, resources_of
 # Reads what `make package` builds (osls, from npm): `make test` runs it, plain pytest does not.
 pytestmark = pytest.mark.packaged
 
-FUNCTIONS = ("Detect", "Notify", "Backfill", "Export", "Interactions", "Remediate", "Inventory")
+FUNCTIONS = (
+    "Detect", "Notify", "Backfill", "Export", "Interactions", "Remediate", "Inventory",
+    "Alarms", "Doctor",
+)  # fmt: skip
 # Explicit denies a role may carry (everything else is an Allow), by role and Sid.
-DENIES = {("Remediate", "ProtectOwnRoles")}
-# Statements whose actions have no resource type, so IAM matches them only on "*": the
-# inventory's account-wide reads (credential report, authorization details, SSO instances).
-UNSCOPED = {("Inventory", "ReadAccountIdentities")}
-UNSCOPED_ACTIONS = {
-    "iam:GenerateCredentialReport", "iam:GetCredentialReport",
-    "iam:GetAccountAuthorizationDetails", "iam:GetServiceLastAccessedDetails",
-    "sso:ListInstances",
+DENIES = {("Remediate", "ProtectOwnRoles"), ("Remediate", "ProtectBreakGlass")}
+# Actions AWS authorises on no resource but "*" (and that only read or start a report), by
+# role and Sid: the inventory's account-wide reads among them.
+UNSCOPED = {
+    ("Remediate", "GrantHistory"): ["cloudtrail:LookupEvents"],
+    ("Doctor", "ListTrails"): ["cloudtrail:DescribeTrails"],
+    ("Inventory", "ReadAccountIdentities"): [
+        "iam:GenerateCredentialReport", "iam:GetAccountAuthorizationDetails",
+        "iam:GetCredentialReport", "iam:GetServiceLastAccessedDetails", "sso:ListInstances",
+    ],
 }  # fmt: skip
 
 
@@ -97,6 +102,9 @@ def test_every_deployed_name_starts_with_the_self_prefix() -> None:
         assert prefix == "iamwatch-prod-", name
         assert function["Properties"]["FunctionName"].startswith(prefix)
         assert variables["IAMWATCH_SLACK_TOKEN_SSM_PARAMETER"] == "/iamwatch/slack-token"
+        # Only this account's and this region's resources are iamwatch's own (defect 8).
+        assert variables["IAMWATCH_SELF_ACCOUNT"] == {"Ref": "AWS::AccountId"}, name
+        assert variables["IAMWATCH_SELF_REGIONS"] == {"Ref": "AWS::Region"}, name
     for rule in pattern_rules().values():
         assert rule["Properties"]["Name"].startswith("iamwatch-prod-")
     generated = [
@@ -127,12 +135,14 @@ def test_roles_are_least_privilege(function: str) -> None:
         assert statement["Effect"] == expected, statement["Sid"]
         for action in _as_list(statement["Action"]):
             assert "*" not in action, f"{function}: wildcard action {action}"
+        if (function, statement["Sid"]) in UNSCOPED:
+            actions = sorted(_as_list(statement["Action"]))
+            assert actions == sorted(UNSCOPED[function, statement["Sid"]])
+            assert all(a.split(":")[1].startswith(("Get", "List", "Describe", "Generate", "Lookup"))
+                       for a in actions)  # fmt: skip
+            assert statement["Resource"] == "*"
+            continue
         for resource in _as_list(statement["Resource"]):
-            if (function, statement["Sid"]) in UNSCOPED:
-                assert set(statement["Action"]) <= UNSCOPED_ACTIONS, statement
-                assert all(a.split(":")[1].startswith(("Get", "List", "Generate"))
-                           for a in statement["Action"])  # fmt: skip
-                continue
             assert resource != "*", f"{function}: unscoped {statement['Sid']}"
             text = str(resource)
             if text.endswith("/*") or text.endswith(":*"):
@@ -142,9 +152,10 @@ def test_roles_are_least_privilege(function: str) -> None:
                     "Logs", "EnrichmentReadOnly", "DecryptSlackToken", "ReadTrailLogs",
                     "WriteExports", "RemediationReadOnly", "RemediateUsers", "RemediateGroups",
                     "RemediateRoles", "QuarantineUsers", "ProtectOwnRoles", "ReadUsers",
-                    "ReadIdentityCenterUsers", "RemediateTrustAnchors",
+                    "ReadIdentityCenterUsers", "RemediateTrustAnchors", "ProtectBreakGlass",
+                    "TrailStatus", "Rules",
                 }, statement  # fmt: skip
-        if statement["Sid"] in {"DecryptSlackToken", "EncryptExports"}:
+        if statement["Sid"] in {"DecryptSlackToken", "EncryptExports", "PublishEncrypted"}:
             assert "kms:ViaService" in str(statement["Condition"])
 
 
@@ -170,13 +181,19 @@ def _readers(parameter: str) -> set[str]:
     }
 
 
+# The functions that post to Slack: alerts, button replies, remediation outcomes, and the
+# alarm relay (issue 12: alarms reach a Slack channel of their own).
+# The inventory posts its weekly digest to Slack.
+SLACK_ROLES = {
+    "NotifyRole", "InteractionsRole", "RemediateRole", "AlarmsRole", "DoctorRole", "InventoryRole",
+}  # fmt: skip
+
+
 def test_only_the_slack_functions_can_read_the_slack_secrets() -> None:
-    # The inventory posts its weekly digest to Slack.
-    slack = {"NotifyRole", "InteractionsRole", "RemediateRole", "InventoryRole"}
-    assert _readers("/iamwatch/slack-token") == slack
+    assert _readers("/iamwatch/slack-token") == SLACK_ROLES
     assert _readers("/iamwatch/slack-signing-secret") == {"InteractionsRole"}
     readers = {name for name, role in resources_of("AWS::IAM::Role").items() if "ssm:" in str(role)}
-    assert readers == slack
+    assert readers == SLACK_ROLES
 
 
 def _iam_writes(role: dict[str, Any]) -> set[str]:
@@ -203,7 +220,7 @@ def test_quarantine_can_attach_only_the_deny_all_policy() -> None:
     attaching = [
         s
         for s in _statements(role)
-        if any(a.startswith("iam:Attach") for a in _as_list(s["Action"]))
+        if s["Effect"] == "Allow" and any(a.startswith("iam:Attach") for a in _as_list(s["Action"]))
     ]
     (statement,) = attaching
     assert statement["Action"] == ["iam:AttachUserPolicy"]
@@ -218,7 +235,7 @@ def test_remediate_cannot_change_iamwatchs_own_roles() -> None:
     roles = resources_of("AWS::IAM::Role")
     remediate = roles["RemediateRole"]
     role_writes = {a for a in _iam_writes(remediate) if a.endswith("RolePolicy")}
-    (deny,) = [s for s in _statements(remediate) if s["Effect"] == "Deny"]
+    (deny,) = [s for s in _statements(remediate) if s["Sid"] == "ProtectOwnRoles"]
     assert set(deny["Action"]) == role_writes
     assert deny["Resource"] == {
         "Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/iamwatch-prod-*"
@@ -227,6 +244,34 @@ def test_remediate_cannot_change_iamwatchs_own_roles() -> None:
     # and the stack is iamwatch-<stage>: every role of the stack matches the deny.
     assert all("RoleName" not in role["Properties"] for role in roles.values())
     assert "stackName" not in (ROOT / "serverless.yml").read_text()
+
+
+def test_remediate_may_never_change_a_break_glass_principal() -> None:
+    """Defect 6: an explicit Deny on users and roles tagged iamwatch:break-glass covers every
+    write the role may make to a user or role, whatever the code decides."""
+    remediate = resources_of("AWS::IAM::Role")["RemediateRole"]
+    (deny,) = [s for s in _statements(remediate) if s["Sid"] == "ProtectBreakGlass"]
+    assert deny["Effect"] == "Deny"
+    on_principals = {
+        action
+        for statement in _statements(remediate)
+        if statement["Effect"] == "Allow"
+        and any(
+            str(resource.get("Fn::Sub", "")).endswith((":user/*", ":role/*"))
+            for resource in _as_list(statement["Resource"])
+            if isinstance(resource, dict)
+        )
+        for action in _as_list(statement["Action"])
+        if action in _iam_writes(remediate)
+    }
+    assert on_principals and on_principals <= set(deny["Action"])
+    assert {str(r) for r in _as_list(deny["Resource"])} == {
+        str({"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:user/*"}),
+        str({"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*"}),
+    }
+    tag = "aws:ResourceTag/iamwatch:break-glass"
+    assert deny["Condition"]["Null"] == {tag: "false"}
+    assert set(deny["Condition"]["StringNotEqualsIgnoreCase"][tag]) == {"false", "no", "0", "off"}
 
 
 def test_the_slack_endpoint_is_one_throttled_logged_route() -> None:
@@ -239,7 +284,10 @@ def test_the_slack_endpoint_is_one_throttled_logged_route() -> None:
     assert integration["Properties"]["PayloadFormatVersion"] == "2.0"
     (stage,) = resources_of("AWS::ApiGatewayV2::Stage").values()
     throttling = stage["Properties"]["DefaultRouteSettings"]
-    assert 0 < throttling["ThrottlingRateLimit"] <= throttling["ThrottlingBurstLimit"] <= 50
+    assert 0 < throttling["ThrottlingRateLimit"] <= throttling["ThrottlingBurstLimit"] <= 200
+    # The function behind it is capped too, whatever reaches it.
+    function = resources_of("AWS::Lambda::Function")["InteractionsLambdaFunction"]
+    assert function["Properties"]["ReservedConcurrentExecutions"] <= 10
     access = stage["Properties"]["AccessLogSettings"]["Format"]
     # Access logs name the request, never its headers (the signature) or body.
     assert "$context.requestId" in access and "header" not in access.lower()
@@ -315,8 +363,55 @@ def test_alarms_watch_dead_letters_and_errors() -> None:
         "InteractionsLambdaFunction",
         "RemediateLambdaFunction",
         "InventoryLambdaFunction",
+        "AlarmsLambdaFunction",
+        "DoctorLambdaFunction",
     ):
         assert any(thing in w for w in watched), thing
+
+
+def test_a_doctor_that_does_not_run_raises_an_alarm() -> None:
+    (missed,) = [
+        alarm["Properties"]
+        for alarm in resources_of("AWS::CloudWatch::Alarm").values()
+        if alarm["Properties"]["MetricName"] == "Invocations"
+        and alarm["Properties"]["Dimensions"][0]["Value"] == {"Ref": "DoctorLambdaFunction"}
+    ]
+    assert missed["TreatMissingData"] == "breaching"
+    assert missed["ComparisonOperator"] == "LessThanThreshold"
+
+
+def test_the_doctor_runs_hourly_and_only_reads_what_it_checks() -> None:
+    (rule,) = [
+        r for r in resources_of("AWS::Events::Rule").values()
+        if r["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": ["DoctorLambdaFunction", "Arn"]}
+    ]  # fmt: skip
+    assert rule["Properties"]["ScheduleExpression"] == "rate(1 hour)"
+    role = resources_of("AWS::IAM::Role")["DoctorRole"]
+    writes = {
+        action
+        for statement in _statements(role)
+        for action in _as_list(statement["Action"])
+        if not action.split(":")[1].startswith(("Get", "List", "Describe", "Create", "Put"))
+    }
+    # Publishing its alarm and decrypting for it are the only things it does besides reading.
+    assert writes == {"sns:Publish", "kms:GenerateDataKey", "kms:Decrypt"}
+    doctor = resources_of("AWS::Lambda::Function")["DoctorLambdaFunction"]
+    variables = doctor["Properties"]["Environment"]["Variables"]
+    assert variables["IAMWATCH_SIGNIN_REGIONS"] == "us-east-2,eu-north-1,ap-southeast-2"
+
+
+def test_cloudwatch_alarms_can_publish_to_the_alarm_topic() -> None:
+    """CloudWatch cannot use the AWS managed key aws/sns: the topic's key lets it."""
+    (topic,) = resources_of("AWS::SNS::Topic").values()
+    assert topic["Properties"]["KmsMasterKeyId"] == {"Ref": "AlarmKey"}
+    key = resources_of("AWS::KMS::Key")["AlarmKey"]["Properties"]
+    (statement,) = [
+        s for s in key["KeyPolicy"]["Statement"]
+        if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}
+    ]  # fmt: skip
+    assert set(statement["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
+    (policy,) = resources_of("AWS::SNS::TopicPolicy").values()
+    assert "cloudwatch.amazonaws.com" in str(policy["Properties"]["PolicyDocument"])
 
 
 def test_a_day_without_an_export_run_raises_an_alarm() -> None:
@@ -324,6 +419,7 @@ def test_a_day_without_an_export_run_raises_an_alarm() -> None:
         alarm["Properties"]
         for alarm in resources_of("AWS::CloudWatch::Alarm").values()
         if alarm["Properties"]["MetricName"] == "Invocations"
+        and alarm["Properties"]["Dimensions"][0]["Value"] == {"Ref": "ExportLambdaFunction"}
     ]
     assert missed["Dimensions"][0]["Value"] == {"Ref": "ExportLambdaFunction"}
     assert (missed["Period"], missed["Threshold"]) == (86400, 1)
@@ -426,6 +522,9 @@ def test_regional_forwarder_sends_the_same_events_to_the_central_bus() -> None:
     assert detection_pattern(REGISTRY) in [r["Properties"]["EventPattern"] for r in rules]
     for rule in rules:
         assert ":us-east-1:" in str(rule["Properties"]["Targets"][0]["Arn"])
+    # A known name, so the doctor can check it in each region.
+    names = {rule["Properties"].get("Name") for rule in rules}
+    assert "iamwatch-forwarder-prod" in names
     roles = [r for r in resources.values() if r["Type"] == "AWS::IAM::Role"]
     assert len(roles) == 1
     (statement,) = _statements(roles[0])

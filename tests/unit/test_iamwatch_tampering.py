@@ -271,3 +271,57 @@ def test_a_queue_trigger_named_only_by_its_uuid_is_unknown() -> None:
     (finding,) = tampering([record])
     assert finding.target == "iamwatch-prod-notify"
     assert finding.details["eventSourceMapping"] == trigger["requestParameters"]["uUID"]
+
+
+# Whose iamwatch: only the deployment's own account and its stack's region (defect 8) -------
+
+
+OWN_ACCOUNT = ACCOUNT
+
+
+def in_account(record: dict[str, Any], account: str, region: str = "us-east-1") -> dict[str, Any]:
+    changed = copy.deepcopy(record)
+    changed["recipientAccountId"] = account
+    changed["userIdentity"]["accountId"] = account
+    changed["awsRegion"] = region
+    return changed
+
+
+@pytest.fixture
+def deployed_engine(no_ambient_settings: None, monkeypatch: pytest.MonkeyPatch) -> Engine:
+    """The engine as the deployment configures it: its account and region are settings."""
+    monkeypatch.setenv("IAMWATCH_SELF_ACCOUNT", OWN_ACCOUNT)
+    monkeypatch.setenv("IAMWATCH_SELF_REGIONS", "us-east-1")
+    return build_engine(load_settings())
+
+
+@pytest.mark.parametrize(
+    "record", [CONCURRENCY, QUEUE, TABLE, RULE, ROLE, TOKEN], ids=lambda r: r["eventName"]
+)
+def test_a_member_account_naming_its_resources_like_iamwatch_raises_nothing(
+    deployed_engine: Engine, record: dict[str, Any]
+) -> None:
+    """With organization forwarding, any member account's events reach the central bus: one
+    that names a function iamwatch-prod-detect and disables it is not iamwatch."""
+    assert tampering([in_account(record, "444455556666")], deployed_engine) == []
+    assert tampering([in_account(record, OWN_ACCOUNT)], deployed_engine) != []
+
+
+def test_a_regional_resource_counts_only_in_the_stacks_region(deployed_engine: Engine) -> None:
+    elsewhere = in_account(CONCURRENCY, OWN_ACCOUNT, region="eu-north-1")
+    assert tampering([elsewhere], deployed_engine) == []
+    # IAM is global: its events arrive in us-east-1 whatever the stack's region.
+    (role,) = tampering([in_account(ROLE, OWN_ACCOUNT)], deployed_engine)
+    assert role.severity.value == "critical"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("IAMWATCH_SELF_ACCOUNT", "12345"), ("IAMWATCH_SELF_REGIONS", "us-east-1,not a region")],
+)
+def test_the_own_account_and_regions_are_validated(
+    no_ambient_settings: None, monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match=name):
+        load_settings()

@@ -3,9 +3,13 @@
 A request is refused with 401 unless Slack signed it within five minutes and it was not seen
 before; with 400 when it is not a button click iamwatch understands. A signed click is then
 acknowledged, shown a plan, or approved, or refused with an ephemeral explanation (not an
-approver, the same approver twice, an unknown finding, a changed plan). Every outcome is an
-audit record, written before Slack is told anything. A refused unsigned or forged request is
-recorded with only the user id it claims and a hash of its body: the rest is the sender's text.
+approver, the same approver twice, an unknown finding, a changed plan). Every outcome of a
+signed request is an audit record, written before Slack is told anything.
+
+A request Slack did not sign (unsigned, forged, stale) or a replay of one it did is anyone's on
+the internet: it costs no write. It is logged with only the user id it claims, a hash of its
+body and its source address (the rest is the sender's text), a few times a minute per source
+address, and answered 429 once that source is over its budget (``limits.py``).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import hashlib
 import ipaddress
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,14 +26,10 @@ from typing import Any
 
 from iamwatch.audit import AuditKind, AuditLog, AuditRecord, raised_finding
 from iamwatch.finding import Finding
+from iamwatch.protected import ProtectedPrincipals
 from iamwatch.slack.interactions import messages
-from iamwatch.slack.interactions.approvals import (
-    APPROVAL_WINDOW,
-    QUEUE_STAGE,
-    ApprovalPolicy,
-    pending_approvers,
-    recently_queued,
-)
+from iamwatch.slack.interactions.approvals import APPROVAL_WINDOW, QUEUE_STAGE, ApprovalPolicy
+from iamwatch.slack.interactions.limits import SourceBudget
 from iamwatch.slack.interactions.payload import (
     BlockActions,
     PayloadError,
@@ -40,6 +41,7 @@ from iamwatch.slack.interactions.payload import (
 from iamwatch.slack.interactions.queue import RemediationQueue, RemediationRequest
 from iamwatch.slack.interactions.replay import ReplayGuard
 from iamwatch.slack.interactions.replies import SlackReplies
+from iamwatch.slack.interactions.rounds import Approval, ApprovalRounds, Round
 from iamwatch.slack.interactions.verify import Refusal, RequestVerifier
 from iamwatch.slack.render import (
     ACKNOWLEDGE_ACTION,
@@ -52,6 +54,8 @@ from iamwatch.slack.transport import DeliveryError
 from iamwatch.state import StateStore
 
 logger = logging.getLogger("iamwatch.slack.interactions")
+# Conditional writes of a round lost to other approvers' at the same moment, before giving up.
+_ROUND_ATTEMPTS = 3
 
 # Link buttons open a URL in the browser; Slack still reports the click, which changes nothing.
 _LINK_ACTIONS = frozenset({RUNBOOK_ACTION, CLOUDTRAIL_ACTION})
@@ -139,8 +143,13 @@ class Interactions:
         replies: SlackReplies,
         queue: RemediationQueue | None,
         policy: ApprovalPolicy,
+        rounds: ApprovalRounds,
+        protected: ProtectedPrincipals | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self._rounds = rounds
+        self._protected = protected or ProtectedPrincipals()
+        self._budget = SourceBudget()
         self._verifier = verifier
         self._replay = ReplayGuard(state)
         self._audit = audit
@@ -158,12 +167,18 @@ class Interactions:
             if not self._replay.first_time(request.timestamp, request.signature, now):
                 refusal = Refusal.REPLAYED
         if refusal is not None:
-            self._unverified(request.body, refusal.value, now, source_ip)
+            if not self._budget.spend(source_ip, self._clock()):
+                if self._budget.first_refusal(source_ip):
+                    logger.warning(
+                        "slack interaction source over its budget", extra={"source_ip": source_ip}
+                    )
+                return Answer(429, "refused:rate-limited", "too many requests")
+            self._unsigned(request.body, refusal.value, source_ip)
             return Answer(401, f"refused:{refusal.value}", "invalid request")
         try:
             payload = parse_payload(request.body)
         except PayloadError as error:
-            self._unverified(request.body, "malformed", now, source_ip, detail=str(error))
+            self._malformed(request.body, now, source_ip, str(error))
             return Answer(400, "refused:malformed", "not a button click iamwatch understands")
         click = _Click(payload, now, source_ip)
         action = payload.action.action_id
@@ -173,6 +188,7 @@ class Interactions:
             ACKNOWLEDGE_ACTION: self._acknowledge,
             REMEDIATE_ACTION: self._remediate,
             messages.CONFIRM_ACTION: self._confirm,
+            messages.UNDO_ACTION: self._undo,
         }
         try:
             route = routes.get(action)
@@ -185,9 +201,24 @@ class Interactions:
             return self._refuse(click, refused)
 
     # Refusals ------------------------------------------------------------------------------
-    def _unverified(
-        self, body: bytes, reason: str, now: datetime, source_ip: str | None, detail: str = ""
-    ) -> None:
+    @staticmethod
+    def _unsigned(body: bytes, reason: str, source_ip: str | None) -> None:
+        """A request nobody proved to be Slack's: logged, never written anywhere."""
+        logger.warning(
+            "slack interaction refused",
+            extra={
+                "reason": reason,
+                "claimed_user": claimed_user(body),
+                "body_sha256": hashlib.sha256(body).hexdigest(),
+                "body_bytes": len(body),
+                "source_ip": source_ip,
+            },
+        )
+
+    def _malformed(self, body: bytes, now: datetime, source_ip: str | None, detail: str) -> None:
+        """A request Slack signed that is not a click iamwatch understands: Slack's own, so
+        recorded, though only by its claimed user and hash."""
+        reason = "malformed"
         data: dict[str, Any] = {
             "reason": reason,
             "claimed_user": claimed_user(body),
@@ -242,7 +273,7 @@ class Interactions:
         finding = self._finding(finding_id(click.value))
         self._check_approver(click, finding)
         try:
-            plan = plan_remediation(finding)
+            plan = plan_remediation(finding, protected=self._protected)
         except PlanError:
             raise _Refused(
                 "no-plan", "This finding's runbook has no automated actions.", finding
@@ -273,7 +304,7 @@ class Interactions:
         finding = self._finding(wanted)
         self._check_approver(click, finding)
         try:
-            plan = plan_remediation(finding)
+            plan = plan_remediation(finding, protected=self._protected)
         except PlanError:
             plan = None
         if plan is None or plan.digest != digest or not plan.steps:
@@ -283,43 +314,81 @@ class Interactions:
                 "updated); click Remediate again to see the current plan.",
                 finding,
             )
-        history = list(self._audit.for_finding(finding.finding_id))
-        if recently_queued(history, digest, click.at) is not None:
+        return self._approve(click, finding, digest, alert_ts)
+
+    def _undo(self, click: _Click) -> Answer:
+        """An Undo button under a remediation's outcome: approved like a plan, applied by the
+        remediate function, for the steps its role can put back itself."""
+        from iamwatch.remediation import UNDO_IN_AWS, RemediationStep, undo_digest
+
+        action_id = finding_id(click.value)
+        record = self._audit.get(action_id)
+        if (
+            record is None
+            or record.kind is not AuditKind.REMEDIATION_APPLIED
+            or record.finding_id is None
+        ):
             raise _Refused(
-                "already-queued",
-                "This plan was approved and queued within the last hour; its outcome is in the "
-                "alert's thread.",
+                "unknown-action", "iamwatch has no applied remediation step with this id."
+            )
+        finding = self._finding(record.finding_id)
+        self._check_approver(click, finding)
+        step = RemediationStep.model_validate(record.data.get("step"))
+        if not record.data.get("changed") or step.action not in UNDO_IN_AWS:
+            raise _Refused(
+                "cannot-undo-here",
+                "This step cannot be undone from Slack; the alert's thread has the command.",
                 finding,
             )
-        # An approver removed from the setting since approving no longer counts.
-        earlier = [
-            user
-            for user in pending_approvers(history, digest, click.at)
-            if self._policy.may_approve(user)
-        ]
-        if click.user in earlier:
-            raise _Refused(
-                "same-approver-twice",
-                "You already approved this plan. A second, different approver must confirm it.",
-                finding,
-            )
-        approvers = [*earlier, click.user]
+        message_ts = click.payload.container.message_ts
+        thread = click.payload.message.thread_ts if click.payload.message else None
+        return self._approve(
+            click, finding, undo_digest(action_id), thread or message_ts, action_id
+        )
+
+    def _approve(
+        self,
+        click: _Click,
+        finding: Finding,
+        digest: str,
+        alert_ts: str | None,
+        undo: str | None = None,
+    ) -> Answer:
+        """Count the click's approval of ``digest`` in the finding's round; queue the
+        remediation (or the undo of one step) once enough approvers have confirmed."""
         required = self._policy.required(finding)
-        data = {
+        approval_id = str(uuid.uuid4())
+        # The round is read consistently and written only if unchanged since: two approvers
+        # clicking at once both count, and a plan is queued once.
+        for _ in range(_ROUND_ATTEMPTS):
+            current = self._rounds.get(finding.finding_id)
+            approvers, updated = self._next_round(click, finding, digest, current, approval_id)
+            if self._rounds.put(updated, read_version=current.version if current else None):
+                break
+        else:
+            raise _Refused(
+                "busy",
+                "Other approvals of this finding are being recorded right now; confirm again "
+                "in a moment.",
+                finding,
+            )
+        data: dict[str, Any] = {
             **click.audit_data(),
             "plan_digest": digest,
             "approval": len(approvers),
             "approvals_required": required,
         }
+        if undo is not None:
+            data["undo"] = undo
         channel = click.payload.channel_id
-        if len(approvers) < required:
+        if updated.status == "pending":
             self._append(click, AuditKind.REMEDIATION_APPROVED, finding, data)
             deadline = click.at + APPROVAL_WINDOW
             self._tell(
                 click,
                 messages.notice(
                     f"Your approval is recorded ({len(approvers)} of {required}). A second, "
-                    "different approver must confirm this plan within an hour."
+                    "different approver must confirm this within an hour."
                 ),
             )
             self._post_in_thread(
@@ -331,9 +400,12 @@ class Interactions:
             AuditKind.REMEDIATION_APPROVED,
             finding,
             {**data, "queued": True, "approvers": approvers},
+            record_id=approval_id,
         )
         if self._queue is None:
-            return self._queue_failed(click, finding, approval, "no remediation queue configured")
+            return self._queue_failed(
+                click, finding, approval, updated, "no remediation queue configured"
+            )
         request = RemediationRequest(
             finding_id=finding.finding_id,
             plan_digest=digest,
@@ -342,14 +414,63 @@ class Interactions:
             requested_at=click.at,
             channel=channel,
             alert_ts=alert_ts,
+            undo=undo,
         )
         try:
             self._queue.submit(request)
         except Exception as error:  # AWS's errors are many; each is recorded the same way
-            return self._queue_failed(click, finding, approval, type(error).__name__)
-        self._tell(click, messages.notice("Approved; the remediation is queued."))
-        self._post_in_thread(channel, alert_ts, messages.queued(approvers))
+            return self._queue_failed(click, finding, approval, updated, type(error).__name__)
+        what = "undo" if undo is not None else "remediation"
+        self._tell(click, messages.notice(f"Approved; the {what} is queued."))
+        self._post_in_thread(channel, alert_ts, messages.queued(approvers, undo=undo is not None))
         return Answer(200, "queued")
+
+    def _next_round(
+        self,
+        click: _Click,
+        finding: Finding,
+        digest: str,
+        current: Round | None,
+        approval_id: str,
+    ) -> tuple[list[str], Round]:
+        """The approvers counting this click, and the round it leaves; refuses a plan already
+        queued and an approver approving twice."""
+        if self._policy.in_progress(current, digest, click.at):
+            raise _Refused(
+                "already-queued",
+                "This plan was approved and queued within the last hour; its outcome is in the "
+                "alert's thread.",
+                finding,
+            )
+        # An approver removed from the setting since approving no longer counts.
+        earlier = self._policy.pending(current, digest, click.at)
+        if click.user in earlier:
+            raise _Refused(
+                "same-approver-twice",
+                "You already approved this plan. A second, different approver must confirm it.",
+                finding,
+            )
+        approvers = [*earlier, click.user]
+        kept = tuple(
+            approval
+            for approval in (current.approvals if current else ())
+            if approval.user in earlier
+        )
+        approvals = (*kept, Approval(click.user, click.at))
+        version = current.version + 1 if current else 1
+        if len(approvers) < self._policy.required(finding):
+            updated = Round(finding.finding_id, digest, "pending", approvals, version=version)
+        else:
+            updated = Round(
+                finding.finding_id,
+                digest,
+                "queued",
+                approvals,
+                approval_id=approval_id,
+                queued_at=click.at,
+                version=version,
+            )
+        return approvers, updated
 
     # Helpers -------------------------------------------------------------------------------
     def _finding(self, wanted: str) -> Finding:
@@ -379,17 +500,28 @@ class Interactions:
         finding: Finding | None,
         data: dict[str, Any],
         subject: str | None = None,
+        record_id: str | None = None,
     ) -> AuditRecord:
         if finding is not None:
-            record = AuditRecord.about(kind, finding, **data).model_copy(update={"at": click.at})
+            update: dict[str, Any] = {"at": click.at}
+            if record_id is not None:
+                update["record_id"] = record_id
+            record = AuditRecord.about(kind, finding, **data).model_copy(update=update)
         else:
             record = AuditRecord(kind=kind, at=click.at, finding_id=subject, data=data)
         self._audit.append(record)
         return record
 
     def _queue_failed(
-        self, click: _Click, finding: Finding, approval: AuditRecord, reason: str
+        self,
+        click: _Click,
+        finding: Finding,
+        approval: AuditRecord,
+        round_: Round,
+        reason: str,
     ) -> Answer:
+        # Nothing was queued: the round ends, and the approvers may confirm again at once.
+        self._rounds.put(round_.moved("failed"), read_version=round_.version)
         self._append(
             click,
             AuditKind.REMEDIATION_FAILED,

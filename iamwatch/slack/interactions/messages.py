@@ -25,7 +25,13 @@ from slack_sdk.models.blocks import (
 
 from iamwatch.finding import Finding
 from iamwatch.settings import SLACK_USER_ID
-from iamwatch.slack.escape import neutralise, truncate_plain, utf16_length
+from iamwatch.slack.escape import (
+    code_block,
+    neutralise,
+    single_line,
+    truncate_plain,
+    utf16_length,
+)
 from iamwatch.slack.interactions.payload import confirm_value
 from iamwatch.slack.render import MAX_BLOCKS, SECTION_TEXT_MAX, SlackMessage
 
@@ -33,6 +39,9 @@ if TYPE_CHECKING:
     from iamwatch.remediation import AppliedAction, RemediationPlan
 
 CONFIRM_ACTION = "iamwatch.remediate.confirm"
+UNDO_ACTION = "iamwatch.remediate.undo"
+# DynamoDB table names: the only thing of the deployment's shown in an undo command.
+_TABLE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 STATUS_BLOCK = "iamwatch.status"
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _LINE_MAX = 600
@@ -80,6 +89,11 @@ def _message(text: str, blocks: Sequence[Block]) -> SlackMessage:
     return SlackMessage(text=truncate_plain(text, 3000), blocks=tuple(out))
 
 
+def safe(text: str) -> str:
+    """Text that may hold names from events (an error naming a step), made inert."""
+    return neutralise(text, 1000)
+
+
 def notice(text: str) -> SlackMessage:
     """A one-section message of text that is already safe mrkdwn (built here, not from events)."""
     return _message(text, [SectionBlock(text=_mrkdwn(text))])
@@ -103,7 +117,8 @@ def _step_lines(plan: RemediationPlan) -> list[str]:
     lines: list[str] = []
     for number, step in enumerate(plan.steps, 1):
         lines.append(f"*{number}.* {neutralise(step.summary, _LINE_MAX)}")
-        lines.append(f"\u2003CLI: {neutralise(step.command, _LINE_MAX)}")
+        # The real command, pasteable: validated names, not neutralised prose.
+        lines.append(f"\u2003CLI: {code_block(step.command, _LINE_MAX)}")
         undo = "Undo" if step.reversible else "Cannot be undone"
         lines.append(f"\u2003{undo}: {neutralise(step.undo, _LINE_MAX)}")
     for skipped in plan.not_applicable:
@@ -190,18 +205,33 @@ def awaiting_second_approval(first: str, deadline: datetime) -> SlackMessage:
     )
 
 
-def queued(approvers: Sequence[str]) -> SlackMessage:
+def queued(approvers: Sequence[str], *, undo: bool = False) -> SlackMessage:
     who = " and ".join(mention(user) for user in approvers)
-    return notice(
-        f"\u23f3 Remediation approved by {who} and queued; the outcome will be posted here."
-    )
+    what = "Undo" if undo else "Remediation"
+    return notice(f"\u23f3 {what} approved by {who} and queued; the outcome will be posted here.")
+
+
+def undo_command(action_id: str, audit_table: str | None) -> str:
+    """The command an operator runs to undo a step with their own credentials, against the
+    deployment's DynamoDB audit trail, where the step was recorded."""
+    command = f"iamwatch remediate --undo {action_id}"
+    if audit_table is not None and _TABLE.match(audit_table):
+        command += f" --audit dynamodb://{audit_table}"
+    return command
 
 
 def outcome(
-    applied: Sequence[AppliedAction], approvers: Sequence[str], error: str | None = None
+    applied: Sequence[AppliedAction],
+    approvers: Sequence[str],
+    error: str | None = None,
+    audit_table: str | None = None,
 ) -> SlackMessage:
     """The thread reply after the remediate function ran: each step, its before and after, how
-    to undo it (or that it cannot be), and the error that stopped it, if one did."""
+    to undo it (an Undo button when the remediation role can put it back itself, else the
+    command to run with one's own credentials) or that it cannot be, and the error that
+    stopped it, if one did."""
+    from iamwatch.remediation import UNDO_IN_AWS
+
     who = " and ".join(mention(user) for user in approvers)
     head = (
         f"\u274c Remediation approved by {who} stopped: {neutralise(error, 1000)}"
@@ -209,17 +239,59 @@ def outcome(
         else f"\U0001f6e0\ufe0f Remediation approved by {who} applied."
     )
     lines = [head]
-    for done in applied:
+    buttons: list[ButtonElement] = []
+    for number, done in enumerate(applied, 1):
+        if done.refused is not None:
+            lines.append(f"\u2022 {neutralise(done.step.summary, _LINE_MAX)}: refused")
+            lines.append(f"\u2003{neutralise(done.refused, _LINE_MAX)}")
+            continue
         status = "done" if done.changed else "already in place, nothing changed"
         lines.append(f"\u2022 {neutralise(done.step.summary, _LINE_MAX)}: {status}")
         lines.append(f"\u2003before {_state(done.before)} \u2192 after {_state(done.after)}")
-        action_id = done.action_id if _UUID.match(done.action_id) else "(invalid id)"
+        valid = _UUID.match(done.action_id) is not None
+        action_id = done.action_id if valid else "(invalid id)"
         if done.step.reversible and done.changed:
-            lines.append(f"\u2003Undo: `iamwatch remediate --undo {action_id}`")
+            lines.append(f"\u2003Undo: `{undo_command(action_id, audit_table)}`")
+            if valid and done.step.action in UNDO_IN_AWS:
+                buttons.append(_undo_button(number, done))
         elif not done.step.reversible:
             lines.append(f"\u2003Cannot be undone: {neutralise(done.step.undo, _LINE_MAX)}")
     text = "Remediation stopped" if error is not None else "Remediation applied"
-    return _message(text, _sections(lines))
+    blocks: list[Block] = list(_sections(lines))
+    if buttons:
+        blocks.append(ActionsBlock(elements=buttons[:25]))
+    return _message(text, blocks)
+
+
+def _undo_button(number: int, done: AppliedAction) -> ButtonElement:
+    label = {"deactivate-access-key": "reactivate the key", "quarantine-user": "lift quarantine"}
+    what = label.get(done.step.action.value, "undo")
+    dialog = truncate_plain(
+        f"Undo step {number}: {single_line(done.step.summary)}. It {done.step.undo}. The "
+        "remediate function applies it once approved.",
+        300,
+    )
+    return ButtonElement(
+        text=PlainTextObject(text=f"Undo {number}: {what}", emoji=False),
+        action_id=UNDO_ACTION,
+        value=done.action_id,
+        confirm=ConfirmObject(
+            title=PlainTextObject(text="Undo this step?", emoji=False),
+            text=PlainTextObject(text=dialog, emoji=False),
+            confirm=PlainTextObject(text="Undo", emoji=False),
+            deny=PlainTextObject(text="Cancel", emoji=False),
+        ),
+    )
+
+
+def undone(action: AppliedAction, approvers: Sequence[str]) -> SlackMessage:
+    """The thread reply after an undo approved in Slack was applied."""
+    who = " and ".join(mention(user) for user in approvers)
+    status = "undone" if action.changed else "already back as it was, nothing changed"
+    return notice(
+        f"\u21a9\ufe0f Undo approved by {who}: {neutralise(action.step.summary, _LINE_MAX)}: "
+        f"{status} (before {_state(action.before)} \u2192 after {_state(action.after)})."
+    )
 
 
 def _state(state: Mapping[str, Any]) -> str:

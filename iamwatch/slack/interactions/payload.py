@@ -79,10 +79,12 @@ class Message(_Model):
     """The alert that was clicked, as Slack holds it: blocks are sent back with a status line."""
 
     ts: str
+    # Set when the clicked message is a reply in an alert's thread (an outcome's Undo button).
+    thread_ts: str | None = None
     text: str = Field(default="", max_length=40_000)
     blocks: tuple[dict[str, Any], ...] = Field(default=(), max_length=50)
 
-    _ts = field_validator("ts")(_matches(MESSAGE_TS, "message ts"))
+    _ts = field_validator("ts", "thread_ts")(_matches(MESSAGE_TS, "message ts"))
 
     @field_validator("blocks")
     @classmethod

@@ -26,11 +26,18 @@ class RemediationRequest(BaseModel):
     requested_at: datetime
     channel: str | None = None
     alert_ts: str | None = None
+    # An undo: the applied step (its audit record id) to reverse, instead of the plan.
+    undo: str | None = None
 
     @field_validator("finding_id", "approval_id")
     @classmethod
     def _uuid(cls, value: str) -> str:
         return finding_id(value)
+
+    @field_validator("undo")
+    @classmethod
+    def _undo(cls, value: str | None) -> str | None:
+        return None if value is None else finding_id(value)
 
     @field_validator("plan_digest")
     @classmethod

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from slack_sdk.errors import SlackClientError
 from slack_sdk.webhook import WebhookClient
 
+from iamwatch.deadline import NO_DEADLINE, Deadline
 from iamwatch.slack.links import http_url_problem, is_loopback
 from iamwatch.slack.render import SlackMessage
 from iamwatch.slack.secrets import SecretSource
@@ -59,6 +60,7 @@ class WebApiReplies:
         timeout: int,
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        deadline: Deadline = NO_DEADLINE,
     ) -> None:
         self._api_url = api_url
         self._timeout = timeout
@@ -68,6 +70,7 @@ class WebApiReplies:
             policy=policy or RetryPolicy(max_retries=0),
             sleep=sleep,
             timeout=timeout,
+            deadline=deadline,
         )
 
     def update(self, channel: str, ts: str, message: SlackMessage) -> None:
