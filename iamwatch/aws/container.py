@@ -14,11 +14,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from iamwatch.aws.deployment import Deployment, load_deployment
-from iamwatch.settings import Settings, SettingsError, load_settings
-
 if TYPE_CHECKING:
     from iamwatch.aws.audit import DynamoDBAuditLog
+    from iamwatch.aws.deployment import Deployment
     from iamwatch.aws.enrichment import IamEnricher
     from iamwatch.aws.export import DailyExporter
     from iamwatch.aws.idempotency import DetectOnce
@@ -26,6 +24,7 @@ if TYPE_CHECKING:
     from iamwatch.aws.state import DynamoDBStateStore
     from iamwatch.delivery import DeliveryService
     from iamwatch.detection import DetectionService
+    from iamwatch.settings import Settings
     from iamwatch.slack.interactions.approvals import ApprovalPolicy
     from iamwatch.slack.interactions.flow import Interactions
     from iamwatch.slack.interactions.remediate import QueuedRemediations
@@ -188,6 +187,7 @@ class Container:
     @cached_property
     def exporter(self) -> DailyExporter:
         from iamwatch.aws.export import DailyExporter, ExportDestination
+        from iamwatch.settings import SettingsError
 
         bucket, key = self.deployment.export_bucket, self.deployment.export_kms_key_arn
         if not bucket or not key:
@@ -215,6 +215,10 @@ def container() -> Container:
 
 
 def from_environment() -> Container:
+    # Imported here, on the first invocation: settings and deployment are pydantic models.
+    from iamwatch.aws.deployment import load_deployment
+    from iamwatch.settings import load_settings
+
     return Container(settings=load_settings(), deployment=load_deployment())
 
 
