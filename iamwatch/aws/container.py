@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from iamwatch.aws.audit import DynamoDBAuditLog
+    from iamwatch.aws.backfill import RunTagger
     from iamwatch.aws.deployment import Deployment
     from iamwatch.aws.enrichment import IamEnricher
     from iamwatch.aws.export import DailyExporter
     from iamwatch.aws.idempotency import DetectOnce
     from iamwatch.aws.interactions import InteractivityOff
+    from iamwatch.aws.runs import RunProgress
     from iamwatch.aws.state import DynamoDBStateStore
     from iamwatch.delivery import DeliveryService
     from iamwatch.detection import DetectionService
@@ -130,6 +132,48 @@ class Container:
             self.deployment.idempotency_ttl_seconds,
             on_invocation=enricher.reset if enricher is not None else None,
         )
+
+    # The backfill state machine's batches: the same detection service and idempotency as the
+    # detect function, with the findings marked with the run that raised them.
+
+    @cached_property
+    def run_tagger(self) -> RunTagger:
+        from iamwatch.aws.backfill import RunTagger
+
+        return RunTagger(self.enricher)
+
+    @cached_property
+    def backfill_detection(self) -> DetectionService:
+        from iamwatch.aws.alerts import SqsAlertQueue
+        from iamwatch.composition import build_detection
+
+        return build_detection(
+            self.settings,
+            self.audit,
+            state=self.state,
+            sink=SqsAlertQueue(self.client("sqs"), self.deployment.alert_queue_url),
+            enricher=self.run_tagger,
+            telemetry=self.telemetry,
+        )
+
+    @cached_property
+    def backfill_detect_once(self) -> DetectOnce:
+        from iamwatch.aws.idempotency import DetectOnce
+
+        enricher = self.enricher
+        return DetectOnce(
+            self.backfill_detection,
+            self.client("dynamodb"),
+            self.deployment.idempotency_table,
+            self.deployment.idempotency_ttl_seconds,
+            on_invocation=enricher.reset if enricher is not None else None,
+        )
+
+    @cached_property
+    def run_progress(self) -> RunProgress:
+        from iamwatch.aws.runs import RunProgress
+
+        return RunProgress(self.client("dynamodb"), self.deployment.state_table)
 
     # The notifier function -------------------------------------------------------------------
 

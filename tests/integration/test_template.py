@@ -20,7 +20,7 @@ from tests.template import packaged_template, pattern_rules, resources_of
 # Reads what `make package` builds (osls, from npm): `make test` runs it, plain pytest does not.
 pytestmark = pytest.mark.packaged
 
-FUNCTIONS = ("Detect", "Notify", "Backfill", "Export", "Interactions", "Remediate")
+FUNCTIONS = ("Detect", "Notify", "Backfill", "BackfillBatch", "Export", "Interactions", "Remediate")
 # Explicit denies a role may carry (everything else is an Allow), by role and Sid.
 DENIES = {("Remediate", "ProtectOwnRoles")}
 
@@ -113,7 +113,43 @@ def test_roles_are_least_privilege(function: str) -> None:
             assert "kms:ViaService" in str(statement["Condition"])
 
 
-@pytest.mark.parametrize("function", ["Detect", "Backfill"])
+def test_the_backfill_state_machine_role_is_least_privilege() -> None:
+    """It lists only the trail's log prefixes, reads plans and writes results only under
+    backfill/, invokes only the batch function and starts only its own map runs."""
+    role = resources_of("AWS::IAM::Role")["BackfillStateMachineRole"]
+    trust = role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
+    assert trust["Principal"] == {"Service": "states.amazonaws.com"}
+    assert "aws:SourceAccount" in str(trust["Condition"])
+    statements = {s["Sid"]: s for s in _statements(role)}
+    assert set(statements) == {
+        "StartMapRuns", "ManageMapRuns", "InvokeBatches", "ListTrailLogs", "ReadRunPlans",
+        "WriteRunResults",
+    }  # fmt: skip
+    for statement in statements.values():
+        assert statement["Effect"] == "Allow"
+        for action in _as_list(statement["Action"]):
+            assert "*" not in action
+        assert statement["Resource"] != "*"
+    name = packaged_template()["Resources"]["BackfillStateMachine"]["Properties"][
+        "StateMachineName"
+    ]
+    assert name == "iamwatch-prod-backfill"
+    assert statements["StartMapRuns"]["Resource"]["Fn::Sub"].endswith(f":stateMachine:{name}")
+    assert statements["ManageMapRuns"]["Resource"]["Fn::Sub"].endswith(f":execution:{name}/*")
+    assert statements["InvokeBatches"]["Resource"] == {
+        "Fn::GetAtt": ["BackfillBatchLambdaFunction", "Arn"]
+    }
+    assert statements["ListTrailLogs"]["Condition"] == {
+        "StringLike": {"s3:prefix": ["AWSLogs/*"]}
+    }
+    for sid in ("ReadRunPlans", "WriteRunResults"):
+        assert statements[sid]["Resource"] == {
+            "Fn::Sub": "${BackfillResultsBucket.Arn}/backfill/*"
+        }
+
+
+
+@pytest.mark.parametrize("function", ["Detect", "Backfill", "BackfillBatch"])
 def test_enrichment_grants_exactly_the_calls_it_makes(function: str) -> None:
     role = resources_of("AWS::IAM::Role")[f"{function}Role"]
     (statement,) = [s for s in _statements(role) if s["Sid"] == "EnrichmentReadOnly"]
@@ -271,6 +307,8 @@ def test_alarms_watch_dead_letters_and_errors() -> None:
         "DetectLambdaFunction",
         "NotifyLambdaFunction",
         "BackfillLambdaFunction",
+        "BackfillBatchLambdaFunction",
+        "BackfillStateMachine",
         "ExportLambdaFunction",
         "RemediationDeadLetterQueue",
         "InteractionsLambdaFunction",
