@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -74,25 +74,19 @@ def normalized_base(base: str) -> str:
     return base if not base or base.endswith("/") else base + "/"
 
 
-def prefixes(
-    base: str, accounts: Iterable[str], regions: Iterable[str], since: date, until: date
-) -> list[str]:
-    """Every prefix of the run, sorted as S3 lists keys (so a local run reads files in the
-    order ``iamwatch scan`` walks the same tree)."""
+def prefixes(base: str, layout: Mapping[str, Iterable[str]], since: date, until: date) -> list[str]:
+    """Every prefix of the run for ``layout`` (each account's regions), sorted as S3 lists
+    keys, so a local run reads files in the order ``iamwatch scan`` walks the same tree."""
     days = day_prefixes(since, until)
-    region_list = sorted(set(regions))
-    for account in accounts:
+    found = []
+    for account, regions in layout.items():
         if not ACCOUNT.match(account):
             raise PlanError(f"{account!r} is not a 12-digit AWS account id")
-    for region in region_list:
-        if not REGION.match(region):
-            raise PlanError(f"{region!r} is not an AWS region name")
-    return sorted(
-        f"{log_prefix(base, account, region)}{day}"
-        for account in sorted(set(accounts))
-        for region in region_list
-        for day in days
-    )
+        for region in set(regions):
+            if not REGION.match(region):
+                raise PlanError(f"{region!r} is not an AWS region name")
+            found += [f"{log_prefix(base, account, region)}{day}" for day in days]
+    return sorted(found)
 
 
 def new_run_id(now: datetime | None = None) -> str:

@@ -101,6 +101,7 @@ from iamwatch.cli import export  # noqa: E402
 from iamwatch.cli import catalogue  # noqa: E402
 from iamwatch.cli import remediate  # noqa: E402
 from iamwatch.cli import slack  # noqa: E402
+from iamwatch.cli import backfill  # noqa: E402, F401
 # isort: on
 
 __all__ = ["app", "catalogue", "export", "main", "remediate", "scan", "slack"]

@@ -139,14 +139,9 @@ def test_the_backfill_state_machine_role_is_least_privilege() -> None:
     assert statements["InvokeBatches"]["Resource"] == {
         "Fn::GetAtt": ["BackfillBatchLambdaFunction", "Arn"]
     }
-    assert statements["ListTrailLogs"]["Condition"] == {
-        "StringLike": {"s3:prefix": ["AWSLogs/*"]}
-    }
+    assert statements["ListTrailLogs"]["Condition"] == {"StringLike": {"s3:prefix": ["AWSLogs/*"]}}
     for sid in ("ReadRunPlans", "WriteRunResults"):
-        assert statements[sid]["Resource"] == {
-            "Fn::Sub": "${BackfillResultsBucket.Arn}/backfill/*"
-        }
-
+        assert statements[sid]["Resource"] == {"Fn::Sub": "${BackfillResultsBucket.Arn}/backfill/*"}
 
 
 @pytest.mark.parametrize("function", ["Detect", "Backfill", "BackfillBatch"])
