@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from iamwatch.detection import AlertSink, DetectionService, Enricher
     from iamwatch.slack.dedup import DedupStore
     from iamwatch.slack.notifier import SlackNotifier
+    from iamwatch.slack.runs import RunSummaries
     from iamwatch.slack.secrets import SecretSource, TokenSource
     from iamwatch.slack.transport import SlackTransport
     from iamwatch.telemetry import Telemetry
@@ -160,6 +161,7 @@ def build_notifier(
     store: DedupStore | None = None,
     transport: SlackTransport | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    runs: RunSummaries | None = None,
 ) -> SlackNotifier:
     from iamwatch.slack.dedup import SQLiteDedupStore
     from iamwatch.slack.notifier import Routing, SlackNotifier
@@ -172,4 +174,5 @@ def build_notifier(
         dedup_window=timedelta(seconds=settings.slack_dedup_window_seconds),
         repeats=settings.slack_repeats,
         interactive=settings.slack_interactivity,
+        runs=runs,
     )

@@ -182,12 +182,19 @@ class Container:
         from datetime import timedelta
 
         from iamwatch.aws.dedup import DynamoDBDedupStore
+        from iamwatch.aws.runs import DynamoDBRunSummaries
         from iamwatch.composition import build_notifier
 
         window = timedelta(seconds=self.settings.slack_dedup_window_seconds)
-        store = DynamoDBDedupStore(self.client("dynamodb"), self.deployment.state_table, window)
+        table = self.deployment.state_table
+        store = DynamoDBDedupStore(self.client("dynamodb"), table, window)
         return build_notifier(
-            self.settings, store=store, transport=self.slack_transport, sleep=self.sleep
+            self.settings,
+            store=store,
+            transport=self.slack_transport,
+            sleep=self.sleep,
+            # Backfill runs' findings below critical go into one summary per run.
+            runs=DynamoDBRunSummaries(self.client("dynamodb"), table),
         )
 
     @cached_property
