@@ -23,6 +23,7 @@ from iamwatch.detection import (
     UnreadableSource,
 )
 from iamwatch.engine import DetectorFailure
+from iamwatch.events import CloudTrailRecord
 from iamwatch.sources import Source
 
 if TYPE_CHECKING:
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
 
     from iamwatch.aws.container import Container
     from iamwatch.aws.idempotency import DetectOnce
-    from iamwatch.events import CloudTrailRecord
     from iamwatch.finding import Finding
 
 logger = logging.getLogger("iamwatch.backfill")
