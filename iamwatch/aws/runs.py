@@ -165,6 +165,11 @@ class DynamoDBRunSummaries:
             return False
         return True
 
+    def release(self, run_id: str) -> None:
+        self._client.update_item(
+            TableName=self._table, Key=self._key(run_id), UpdateExpression="REMOVE claimed_at"
+        )
+
     def posted(self, run_id: str, channel: str, ts: str, rendered: int) -> RunSummary:
         item = self._client.update_item(
             TableName=self._table,

@@ -226,9 +226,14 @@ class SlackNotifier:
                 return summary  # another notifier is posting it, with these counts
             channel = self._summary_channel()
             if channel is None:
+                self.runs.release(summary.run_id)
                 raise DeliveryError("no Slack channel for backfill run summaries", retryable=False)
-            self._check_blocked(channel)
-            posted = self.transport.post(channel, message)
+            try:
+                self._check_blocked(channel)
+                posted = self.transport.post(channel, message)
+            except DeliveryError:
+                self.runs.release(summary.run_id)  # so the retry can post it
+                raise
             if posted.ts is None:  # an incoming webhook: nothing to update later
                 self.runs.shown(summary.run_id, summary.total)
                 return summary

@@ -52,6 +52,10 @@ class RunSummaries(Protocol):
         """True for the one caller that is to post the run's message now."""
         ...
 
+    def release(self, run_id: str) -> None:
+        """The claimer could not post: the next delivery touching the run may claim again."""
+        ...
+
     def posted(self, run_id: str, channel: str, ts: str, rendered: int) -> RunSummary:
         """The message was posted there, showing ``rendered`` findings; the run after."""
         ...
@@ -109,6 +113,10 @@ class MemoryRunSummaries:
                 return False
             self._claims[run_id] = now
             return True
+
+    def release(self, run_id: str) -> None:
+        with self._lock:
+            self._claims.pop(run_id, None)
 
     def posted(self, run_id: str, channel: str, ts: str, rendered: int) -> RunSummary:
         with self._lock:
