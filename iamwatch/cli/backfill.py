@@ -128,16 +128,36 @@ def backfill(
         raise _fail("--bucket is required (the trail's S3 bucket)")
     first, end = _day("--since", since), _day("--until", until)
     from iamwatch.aws.backfill_runs import RunError, discover
-    from iamwatch.backfill_plan import PlanError, new_run_id, prefixes, run_parameters
+    from iamwatch.backfill_plan import (
+        PlanError,
+        day_prefixes,
+        new_run_id,
+        prefixes,
+        run_parameters,
+    )
 
     errors = _stderr_console()
+    run_id = new_run_id()
     try:
+        # The window and parameters are checked before any AWS call.
+        day_prefixes(first, end)
+        run_parameters(
+            **_run_arguments(
+                run_id,
+                bucket,
+                first,
+                end,
+                batch_size,
+                max_concurrency,
+                tolerated_failure_percentage,
+                results_bucket="-",
+            )
+        )
         import boto3
 
         s3 = boto3.client("s3")
         layout = discover(s3, bucket, prefix, _listed(accounts), _listed(regions))
         planned = prefixes(prefix, layout, first, end)
-        run_id = new_run_id()
         if local:
             _run_local(
                 s3,
@@ -153,17 +173,17 @@ def backfill(
 
         session = boto3.session.Session(region_name=stack_region)
         deployment = BackfillDeployment.from_stack(session.client("cloudformation"), stack)
-        parameters = run_parameters(
-            run_id=run_id,
-            bucket=bucket,
-            since=first,
-            until=end,
-            prefix_count=len(planned),
-            batch_size=batch_size,
-            max_concurrency=max_concurrency,
-            tolerated_failure_percentage=tolerated_failure_percentage,
+        arguments = _run_arguments(
+            run_id,
+            bucket,
+            first,
+            end,
+            batch_size,
+            max_concurrency,
+            tolerated_failure_percentage,
             results_bucket=deployment.results_bucket,
         )
+        parameters = run_parameters(**{**arguments, "prefix_count": len(planned)})
         start_run(s3, session.client("stepfunctions"), deployment, parameters, planned)
     except PlanError as error:
         raise _fail(str(error)) from None
@@ -179,6 +199,30 @@ def backfill(
         markup=False,
         highlight=False,
     )
+
+
+def _run_arguments(
+    run_id: str,
+    bucket: str,
+    first: date,
+    end: date,
+    batch_size: int,
+    max_concurrency: int,
+    tolerated_failure_percentage: float,
+    *,
+    results_bucket: str,
+) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "bucket": bucket,
+        "since": first,
+        "until": end,
+        "prefix_count": 0,
+        "batch_size": batch_size,
+        "max_concurrency": max_concurrency,
+        "tolerated_failure_percentage": tolerated_failure_percentage,
+        "results_bucket": results_bucket,
+    }
 
 
 def _local_settings(config: Path | None, state: Path | None, audit: Path | None) -> Settings:
@@ -208,15 +252,13 @@ def _run_local(
     from iamwatch import audit as trail
     from iamwatch.aws.backfill import ItemBatch, scan_batch
     from iamwatch.aws.backfill_runs import list_items
-    from iamwatch.backfill_plan import PlanError, batches
+    from iamwatch.backfill_plan import batches
     from iamwatch.composition import build_detection
     from iamwatch.detection import DetectorErrors
     from iamwatch.events import CloudTrailRecord
     from iamwatch.output import print_summary, write_jsonl
     from iamwatch.terminal import printable
 
-    if not 1 <= batch_size <= 1000:
-        raise _fail(str(PlanError("--batch-size must be between 1 and 1000")))
     audit_log = trail.BufferedAuditLog(trail.SQLiteAuditLog(settings.resolved_audit_path))
     out = sys.stdout.buffer
     unreadable: list[str] = []

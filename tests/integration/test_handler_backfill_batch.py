@@ -66,7 +66,7 @@ def upload(deployed: Deployed, paths: list[Path]) -> str:
 
 
 def item_batch(
-    deployed: Deployed, run_id: str, prefix: str, extra: list[str] = ()
+    deployed: Deployed, run_id: str, prefix: str, extra: tuple[str, ...] = ()
 ) -> dict[str, Any]:
     """What the inner map hands one child: the ItemReader's entries and the BatchInput."""
     items: list[dict[str, Any]] = list(list_items(deployed.client("s3"), BUCKET, prefix))
@@ -139,7 +139,7 @@ def test_an_unreadable_object_fails_the_batch_after_the_rest_was_scanned(
     run_id = new_run_id()
     prefix = upload(deployed, FILES[:2])
     gone = f"{prefix}111122223333_CloudTrail_us-east-1_20261103T0000Z_gone.json.gz"
-    event = item_batch(deployed, run_id, prefix, extra=[gone])
+    event = item_batch(deployed, run_id, prefix, extra=(gone,))
     with pytest.raises(BatchFailed, match="1 object"):
         backfill_batch.handler(event, LambdaContext())
     # The readable objects' findings went out; the failure is counted, the objects are not
@@ -158,7 +158,7 @@ def test_digests_and_other_objects_are_skipped(deployed: Deployed) -> None:
     run_id = new_run_id()
     prefix = upload(deployed, FILES[:1])
     digest = prefix.replace("/CloudTrail/", "/CloudTrail-Digest/") + "d.json.gz"
-    event = item_batch(deployed, run_id, prefix, extra=[digest, f"{prefix}notes.txt"])
+    event = item_batch(deployed, run_id, prefix, extra=(digest, f"{prefix}notes.txt"))
     result = backfill_batch.handler(event, LambdaContext())
     assert (result["objects"], result["skipped_objects"]) == (1, 2)
 

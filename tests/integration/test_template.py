@@ -437,3 +437,26 @@ def test_every_role_grants_exactly_the_reviewed_allow_list() -> None:
         orjson.loads(FORWARDER.read_bytes()), "forwarder"
     )
     assert granted == allowed, "a role changed: review it, then update deploy/iam-allowlist.json"
+
+
+def test_the_backfill_state_machine_is_deployed_with_its_reviewed_definition() -> None:
+    machine = resources_of("AWS::StepFunctions::StateMachine")["BackfillStateMachine"]
+    properties = machine["Properties"]
+    definition = orjson.loads((ROOT / "deploy" / "backfill-state-machine.json").read_bytes())
+    assert properties["Definition"] == definition
+    assert properties["StateMachineType"] == "STANDARD"
+    placeholders = set(re.findall(r"\$\{(\w+)\}", orjson.dumps(definition).decode()))
+    assert placeholders == set(properties["DefinitionSubstitutions"]) == {"BatchFunctionArn"}
+    assert properties["DefinitionSubstitutions"]["BatchFunctionArn"] == {
+        "Fn::GetAtt": ["BackfillBatchLambdaFunction", "Arn"]
+    }
+    assert properties["RoleArn"] == {"Fn::GetAtt": ["BackfillStateMachineRole", "Arn"]}
+    outputs = packaged_template()["Outputs"]
+    assert outputs["BackfillStateMachineArn"]["Value"] == {"Ref": "BackfillStateMachine"}
+    assert outputs["BackfillResultsBucketName"]["Value"] == {"Ref": "BackfillResultsBucket"}
+    assert outputs["StateTableName"]["Value"] == {"Ref": "StateTable"}
+    bucket = resources_of("AWS::S3::Bucket")["BackfillResultsBucket"]["Properties"]
+    assert set(bucket["PublicAccessBlockConfiguration"].values()) == {True}
+    function = resources_of("AWS::Lambda::Function")["BackfillBatchLambdaFunction"]["Properties"]
+    # Within the Express child's 5 minutes; bounded concurrency whatever the run asks for.
+    assert function["Timeout"] < 300 and function["ReservedConcurrentExecutions"] <= 50

@@ -127,7 +127,8 @@ def test_the_cli_input_flows_down_to_an_item_batch_the_function_accepts() -> Non
     # The Task hands the whole batch to the function, which parses it.
     payload = apply(TASK["Parameters"], batch)["Payload"]
     parsed = ItemBatch.parse(payload)
-    assert parsed == ItemBatch(PARAMETERS.run_id, "org-cloudtrail", PREFIX, (objects[0]["Key"],))
+    key = str(objects[0]["Key"])
+    assert parsed == ItemBatch(PARAMETERS.run_id, "org-cloudtrail", PREFIX, (key,))
     for writer in (OUTER["ResultWriter"], INNER["ResultWriter"]):
         assert writer["Resource"] == "arn:aws:states:::s3:putObject"
         target = apply(writer["Parameters"], given if writer is OUTER["ResultWriter"] else child)

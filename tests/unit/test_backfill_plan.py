@@ -4,6 +4,7 @@ in the order S3 lists keys; and the run's parameters as the state machine reads 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
 
@@ -132,7 +133,7 @@ def test_the_execution_input_holds_the_run_and_where_its_plan_is() -> None:
             run_parameters(**{**_arguments(), **bad})
 
 
-def _arguments() -> dict[str, object]:
+def _arguments() -> dict[str, Any]:
     return {
         "run_id": "bf-20261122T101500Z-abcdef",
         "bucket": "trail",
