@@ -367,5 +367,8 @@ def status_lines(found: RunStatus, results_bucket: str) -> list[str]:
         ]
     if found.error:
         lines.append(f"error: {found.error}")
-    lines.append(f"results: s3://{results_bucket}/{run.get('results_prefix', '')}")
+    lines.append(
+        f"plan: s3://{results_bucket}/{run.get('results_prefix', '')}plan.json; batch results: "
+        f"s3://{results_bucket}/backfill/results/<map run id>/"
+    )
     return lines

@@ -47,7 +47,9 @@ def stack(aws_env: dict[str, str]) -> dict[str, str]:
     lambda_arn = "arn:aws:lambda:us-east-1:123456789012:function:iamwatch-test-backfillBatch"
     machine = boto3.client("stepfunctions").create_state_machine(
         name=f"iamwatch-test-{suffix}-backfill",
-        definition=DEFINITION.replace("${BatchFunctionArn}", lambda_arn),
+        definition=DEFINITION.replace("${BatchFunctionArn}", lambda_arn).replace(
+            "${ResultsBucket}", results
+        ),
         roleArn="arn:aws:iam::123456789012:role/iamwatch-test-backfill",
     )["stateMachineArn"]
     name = f"iamwatch-test-{suffix}"

@@ -446,7 +446,11 @@ def test_the_backfill_state_machine_is_deployed_with_its_reviewed_definition() -
     assert properties["Definition"] == definition
     assert properties["StateMachineType"] == "STANDARD"
     placeholders = set(re.findall(r"\$\{(\w+)\}", orjson.dumps(definition).decode()))
-    assert placeholders == set(properties["DefinitionSubstitutions"]) == {"BatchFunctionArn"}
+    assert placeholders == set(properties["DefinitionSubstitutions"])
+    assert placeholders == {"BatchFunctionArn", "ResultsBucket"}
+    assert properties["DefinitionSubstitutions"]["ResultsBucket"] == {
+        "Ref": "BackfillResultsBucket"
+    }
     assert properties["DefinitionSubstitutions"]["BatchFunctionArn"] == {
         "Fn::GetAtt": ["BackfillBatchLambdaFunction", "Arn"]
     }

@@ -129,10 +129,11 @@ def test_the_cli_input_flows_down_to_an_item_batch_the_function_accepts() -> Non
     parsed = ItemBatch.parse(payload)
     key = str(objects[0]["Key"])
     assert parsed == ItemBatch(PARAMETERS.run_id, "org-cloudtrail", PREFIX, (key,))
+    # Results go to the deployed results bucket (a fixed place: the role may write nowhere
+    # else), under backfill/, each map run in a folder of its own.
     for writer in (OUTER["ResultWriter"], INNER["ResultWriter"]):
         assert writer["Resource"] == "arn:aws:states:::s3:putObject"
-        target = apply(writer["Parameters"], given if writer is OUTER["ResultWriter"] else child)
-        assert target == {"Bucket": "iamwatch-results", "Prefix": PARAMETERS.results_prefix}
+        assert writer["Parameters"] == {"Bucket": "${ResultsBucket}", "Prefix": "backfill/results"}
 
 
 def test_failed_batches_are_retried_by_their_error_name_within_the_express_limit() -> None:
