@@ -184,3 +184,30 @@ def test_aws_errors_exit_5(aws_env: dict[str, str]) -> None:
     assert "NoSuchBucket" in ran.stderr.decode()
     missing = run_iamwatch("backfill", "--status", "bf-20261122T101500Z-abcdef", "--stack", "nope")
     assert missing.returncode == 5
+
+
+def test_an_organization_trail_is_found_under_its_organization_prefix(
+    aws_env: dict[str, str], tmp_path: Path
+) -> None:
+    bucket = f"org-trail-{uuid.uuid4().hex[:8]}"
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=bucket)
+    # One account's first day, as an organization trail files it (in key order).
+    account = EXAMPLES_DIR / "AWSLogs" / "444455556666"
+    paths = sorted(account.rglob("*_20261102T*.json.gz"), key=lambda p: p.as_posix())
+    for path in paths:
+        key = "AWSLogs/o-abcdefghij/" + path.relative_to(EXAMPLES_DIR / "AWSLogs").as_posix()
+        s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
+    window = ("--since", "2026-11-02", "--until", "2026-11-03")
+    plain = run_iamwatch("backfill", "--local", "--bucket", bucket, *window, home=tmp_path)
+    assert plain.returncode == 5
+    assert "--prefix AWSLogs/o-abcdefghij/" in plain.stderr.decode()
+    org = run_iamwatch(
+        "backfill", "--local", "--bucket", bucket, "--prefix", "AWSLogs/o-abcdefghij/", *window,
+        home=tmp_path,
+    )  # fmt: skip
+    assert org.returncode == 0, org.stderr.decode()
+    scanned = run_iamwatch(
+        "scan", *map(str, paths), "--format", "jsonl", home=tmp_path / "scan"
+    )  # fmt: skip
+    assert findings_of(org) == findings_of(scanned) != []
