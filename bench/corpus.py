@@ -49,6 +49,24 @@ _HOLE = re.compile(r'"\{\{#(\w+)\}\}"|\{\{(\w+)\}\}')
 NOISE = "noise"
 INTERESTING = "interesting"
 
+# Mixes of the corpus. "default": ~1% of records are what detectors look at. "stress": about
+# 10% are records the prefilter cannot drop but that rarely make findings (sign-ins with MFA
+# or through Identity Center, failed sign-ins, IAM calls the detectors examine and pass, the
+# root user's IAM reads), so the full model and detector path runs ten times as often.
+MIXES = ("default", "stress")
+STRESS_SHARE = 0.10
+STRESS_KINDS = frozenset(
+    {
+        "signin:ConsoleLogin(MFA)",
+        "signin:ConsoleLogin(SSO)",
+        "signin:ConsoleLogin(failure)",
+        "iam:AttachRolePolicy(read-only)",
+        "iam:UpdateAccessKey(Inactive)",
+        "iam:CreateUser(denied)",
+        "root:iam:GetAccountSummary",
+    }
+)
+
 Json = dict[str, Any]
 
 
@@ -847,20 +865,38 @@ class TemplatePool:
     cumulative: tuple[float, ...]
 
     @classmethod
-    def build(cls, seed: int) -> TemplatePool:
+    def build(cls, seed: int, mix: str = "default") -> TemplatePool:
+        if mix not in MIXES:
+            raise ValueError(f"unknown corpus mix {mix!r}; one of {', '.join(MIXES)}")
         rng = random.Random(f"{seed}:templates")  # noqa: S311 (synthetic data, not secrets)
-        weighted = [
-            (render(kind, NOISE, record), weight) for kind, weight, record in noise_templates(rng)
+        weighted: list[tuple[Template, float]] = [
+            (render(kind, NOISE, record), float(weight))
+            for kind, weight, record in noise_templates(rng)
         ] + [
-            (render(kind, INTERESTING, record), weight)
+            (render(kind, INTERESTING, record), float(weight))
             for kind, weight, record in interesting_templates(rng)
         ]
+        if mix == "stress":
+            weighted = _stress_weights(weighted)
         total = 0.0
         cumulative = []
         for _, weight in weighted:
             total += weight
             cumulative.append(total)
         return cls(tuple(t for t, _ in weighted), tuple(cumulative))
+
+
+def _stress_weights(weighted: list[tuple[Template, float]]) -> list[tuple[Template, float]]:
+    """The same templates, the stress kinds scaled up to ``STRESS_SHARE`` of the records and
+    the rest scaled down, so the total (and every other proportion) stays as it was."""
+    total = sum(weight for _, weight in weighted)
+    stress = sum(weight for template, weight in weighted if template.kind in STRESS_KINDS)
+    up = STRESS_SHARE * total / stress
+    down = (1 - STRESS_SHARE) * total / (total - stress)
+    return [
+        (template, weight * (up if template.kind in STRESS_KINDS else down))
+        for template, weight in weighted
+    ]
 
 
 def plan_files(records: int, seed: int) -> list[FilePlan]:
@@ -919,9 +955,9 @@ def render_file(pool: TemplatePool, plan: FilePlan, seed: int) -> tuple[bytes, C
 _worker_pool: TemplatePool | None = None
 
 
-def _init_worker(seed: int) -> None:
+def _init_worker(seed: int, mix: str = "default") -> None:
     global _worker_pool
-    _worker_pool = TemplatePool.build(seed)
+    _worker_pool = TemplatePool.build(seed, mix)
 
 
 def _write_file(job: tuple[FilePlan, int, str]) -> tuple[int, int, int, Counter[str]]:
@@ -945,6 +981,7 @@ class Manifest:
     compressed_bytes: int
     kinds: dict[str, int]
     seconds: float
+    mix: str = "default"
 
     @property
     def interesting(self) -> int:
@@ -959,6 +996,7 @@ class Manifest:
             "compressed_bytes": self.compressed_bytes,
             "kinds": dict(sorted(self.kinds.items())),
             "seconds": round(self.seconds, 2),
+            "mix": self.mix,
         }
         return orjson.dumps(data, option=orjson.OPT_INDENT_2)
 
@@ -969,7 +1007,11 @@ class Manifest:
 
 
 def generate(
-    records: int, out: Path, seed: int = DEFAULT_SEED, jobs: int | None = None
+    records: int,
+    out: Path,
+    seed: int = DEFAULT_SEED,
+    jobs: int | None = None,
+    mix: str = "default",
 ) -> Manifest:
     """Write ``records`` records under ``out/AWSLogs/...``, and ``out/manifest.json``."""
     started = time.perf_counter()
@@ -980,13 +1022,13 @@ def generate(
     kinds: Counter[str] = Counter()
     raw_total = compressed_total = 0
     if workers == 1:
-        _init_worker(seed)
+        _init_worker(seed, mix)
         results = map(_write_file, tasks)
         for _, raw, compressed, counted in results:
             raw_total, compressed_total = raw_total + raw, compressed_total + compressed
             kinds.update(counted)
     else:
-        with get_context("fork").Pool(workers, _init_worker, (seed,)) as pool:
+        with get_context("fork").Pool(workers, _init_worker, (seed, mix)) as pool:
             for _, raw, compressed, counted in pool.imap_unordered(_write_file, tasks, 4):
                 raw_total, compressed_total = raw_total + raw, compressed_total + compressed
                 kinds.update(counted)
@@ -998,6 +1040,7 @@ def generate(
         compressed_bytes=compressed_total,
         kinds=dict(kinds),
         seconds=time.perf_counter() - started,
+        mix=mix,
     )
     (out / MANIFEST).write_bytes(manifest.to_json())
     return manifest
@@ -1011,10 +1054,12 @@ def generator_version() -> str:
     return digest.hexdigest()[:10]
 
 
-def ensure(records: int, root: Path, seed: int = DEFAULT_SEED) -> tuple[Path, Manifest]:
-    """The cached corpus for (seed, records, generator version) under ``root``, generated on
-    first use."""
-    base = f"seed{seed}-records{records}"
+def ensure(
+    records: int, root: Path, seed: int = DEFAULT_SEED, mix: str = "default"
+) -> tuple[Path, Manifest]:
+    """The cached corpus for (seed, records, mix, generator version) under ``root``, generated
+    on first use."""
+    base = f"seed{seed}-records{records}" + ("" if mix == "default" else f"-{mix}")
     out = root / f"{base}-{generator_version()}"
     manifest_path = out / MANIFEST
     if manifest_path.is_file():
@@ -1022,9 +1067,17 @@ def ensure(records: int, root: Path, seed: int = DEFAULT_SEED) -> tuple[Path, Ma
     # An interrupted run (start again rather than trust partial files) or older generators.
     if root.is_dir():
         for stale in root.iterdir():
-            if stale.is_dir() and (stale.name == base or stale.name.startswith(base + "-")):
+            if stale.is_dir() and _same_corpus(stale.name, base):
                 shutil.rmtree(stale)
-    return out, generate(records, out, seed)
+    return out, generate(records, out, seed, mix=mix)
+
+
+def _same_corpus(name: str, base: str) -> bool:
+    """``name`` is ``base`` from another generator version (not another mix of it)."""
+    if name == base:
+        return True
+    rest = name.removeprefix(base + "-")
+    return rest != name and not any(rest.startswith(m + "-") for m in MIXES)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1033,10 +1086,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--jobs", type=int, default=None, help="worker processes (default: CPUs)")
+    parser.add_argument("--mix", choices=MIXES, default="default")
     args = parser.parse_args(argv)
     if args.records < 1:
         parser.error("--records must be at least 1")
-    manifest = generate(args.records, args.out, args.seed, args.jobs)
+    manifest = generate(args.records, args.out, args.seed, args.jobs, args.mix)
     print(
         f"{manifest.records:,} records in {manifest.files:,} files, "
         f"{manifest.uncompressed_bytes / 1e6:,.1f} MB ({manifest.compressed_bytes / 1e6:,.1f} MB "

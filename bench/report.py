@@ -76,6 +76,87 @@ def scan(results: Json) -> Iterator[str]:
     )
 
 
+def _peer_row(name: str, figures: Json, scan: Json, walls: list[float] | None) -> list[str]:
+    ratio = figures["wall_s"] / scan["wall_s"]
+    scan_walls = scan.get("all_wall_s")
+    best = f"{min(walls) / min(scan_walls):.2f}" if walls and scan_walls else "-"
+    return [
+        name,
+        f"{_n(figures['records_per_s'])} rec/s, {figures['compressed_mb_per_s']} MB/s gz",
+        f"{figures['wall_s']:.2f} s",
+        f"{figures['cpu_s']:.2f} s",
+        f"{figures['peak_rss_mb']:.0f} MB",
+        f"{ratio:.2f}",
+        best,
+    ]
+
+
+def contenders(results: Json, section: Json, title: str) -> Iterator[str]:
+    """The scan beside the decompression limit, the floor and the peers, same files, same run
+    (median of the interleaved runs, and the best runs)."""
+    ours, floor = section["iamwatch"], section["floor"]
+    peers = section.get("peers", {})
+    walls = section.get("all_wall_s", {})
+    scan_figures = ours | {"all_wall_s": walls.get("iamwatch")}
+    yield (
+        f"{title}: {section['records']:,} records ({section['files']} files, "
+        f"{section['compressed_mb']:.0f} MB gz, {section['uncompressed_mb']:.0f} MB of JSON), "
+        f'median of {section["runs"]} interleaved runs; "vs scan" is the contender\'s time over '
+        "the scan's (above 1: the scan is faster), of the median runs and of the best ones."
+    )
+    yield ""
+    rows = [_peer_row("iamwatch scan", ours, scan_figures, walls.get("iamwatch"))]
+    if "inflate" in peers:
+        inflate = peers["inflate"]
+        rows.append(
+            _peer_row(
+                "read + inflate only (ISA-L, one core)",
+                inflate,
+                scan_figures,
+                inflate.get("all_wall_s"),
+            )
+        )
+    rows.append(_peer_row("floor: gunzip + orjson", floor, scan_figures, walls.get("floor")))
+    duckdb = peers.get("duckdb", {})
+    if "wall_s" in duckdb:
+        rows.append(
+            _peer_row(
+                f"DuckDB read_json_auto, event names ({duckdb.get('selected', '?')} selected)",
+                duckdb,
+                scan_figures,
+                duckdb.get("all_wall_s"),
+            )
+        )
+    elif duckdb:
+        rows.append(["DuckDB", duckdb.get("status", "-"), duckdb.get("reason", ""), "", "", "", ""])
+    jq = results.get("jq", {}) if section is results["scan"][-1] else {}
+    if jq.get("status") == "measured":
+        rows.append(
+            [
+                f"jq on {jq['records']:,} of the records ({jq['files']} files), by rate",
+                f"{_n(jq['records_per_s'])} rec/s",
+                f"{jq['wall_s']:.2f} s",
+                f"{jq['cpu_s']:.2f} s",
+                "-",
+                f"{jq['ratio']:.2f}",
+                "-",
+            ]
+        )
+    elif jq:
+        rows.append(["jq", jq.get("status", "-"), jq.get("reason", ""), "", "", "", ""])
+    yield from _table(
+        ["contender", "speed", "wall", "CPU", "peak RSS", "vs scan (median)", "(best)"], rows
+    )
+
+
+def targets(results: Json) -> Iterator[str]:
+    rows = [
+        [row["name"], str(row["value"]), row["target"], "met" if row["met"] else "**missed**"]
+        for row in results["targets"]
+    ]
+    yield from _table(["figure", "measured", "target", ""], rows)
+
+
 def ablations(results: Json) -> Iterator[str]:
     section = results.get("ablations")
     if not section:
@@ -214,6 +295,14 @@ def render(results: Json) -> Iterator[str]:
     yield from machine(results)
     yield ""
     yield from scan(results)
+    yield ""
+    if "peers" in results["scan"][-1]:
+        yield from contenders(results, results["scan"][-1], "Default mix")
+        yield ""
+    if "stress" in results:
+        yield from contenders(results, results["stress"], "Stress mix")
+        yield ""
+    yield from targets(results)
     yield ""
     yield from others(results)
     yield ""

@@ -49,6 +49,18 @@ TARGET_SCAN_RATIO = 0.70
 TARGET_RSS_MB = 200.0
 TARGET_COLD_IMPORT_MS = 300.0
 TARGET_WARM_US = 200.0
+# Targets from issue #16, as ratios measured in one run: the scan's speed against reading and
+# inflating alone (ISA-L, one core), against gunzip+orjson on both mixes, against DuckDB.
+TARGET_INFLATE_RATIO = 0.5
+TARGET_FLOOR_RATIO = 1.2
+TARGET_DUCKDB_RATIO = 3.0
+# jq reads this share of the headline corpus (at least JQ_MIN_RECORDS): it is slow, and its
+# rate is what is compared.
+JQ_SHARE = 0.05
+JQ_MIN_RECORDS = 20_000
+# `iamwatch scan --jobs N` for every scan the benchmark times (`--jobs` on the command line);
+# None: the scan's own default, a worker per core.
+DEFAULT_JOBS: int | None = None
 
 Json = dict[str, Any]
 
@@ -191,6 +203,20 @@ def _version(package: str) -> str | None:
 # --- scan throughput -----------------------------------------------------------------------------
 
 
+_JOBS: list[str] = []  # set by main() from --jobs, once `iamwatch scan` has the option
+
+
+def scan_jobs_available() -> bool:
+    help_text = subprocess.run(
+        [sys.executable, "-m", "iamwatch", "scan", "--help"],
+        capture_output=True,
+        env=clean_env({"COLUMNS": "200"}),
+        cwd=ROOT,
+        check=False,
+    ).stdout.decode()
+    return "--jobs" in help_text
+
+
 def iamwatch_argv(directory: Path, *extra: str, variant: str | None = None) -> list[str]:
     head = (
         [sys.executable, "-m", "bench.variants", variant]
@@ -201,11 +227,26 @@ def iamwatch_argv(directory: Path, *extra: str, variant: str | None = None) -> l
             "iamwatch",
         ]
     )
-    return [*head, "scan", str(directory), "--format", "jsonl", "--no-progress", *extra]
+    return [*head, "scan", str(directory), "--format", "jsonl", "--no-progress", *_JOBS, *extra]
 
 
 def floor_argv(directory: Path) -> list[str]:
     return [sys.executable, "-m", "bench.floor", str(directory)]
+
+
+def inflate_argv(directory: Path) -> list[str]:
+    """The limit: read and inflate every file (ISA-L, one core), nothing else."""
+    return [sys.executable, "-m", "bench.floor", "--inflate-only", str(directory)]
+
+
+def duckdb_argv(directory: Path) -> list[str]:
+    return [sys.executable, "-m", "bench.peers", "duckdb", str(directory)]
+
+
+def duckdb_available() -> str | None:
+    if importlib.util.find_spec("duckdb") is None:
+        return "duckdb is not installed (make bench installs the bench extra)"
+    return None
 
 
 _SCANNED = re.compile(r"Scanned ([\d,]+) file\(s\), ([\d,]+) records.* in ([\d.]+)s")
@@ -242,29 +283,70 @@ def check_scan(run: ProcessRun, manifest: corpus.Manifest, what: str) -> str | N
     return None
 
 
-def scan_benchmark(size: int, mode: Mode, log: Callable[[str], None]) -> Json:
-    directory, manifest = corpus.ensure(size, CORPUS_ROOT)
+def scan_benchmark(
+    size: int,
+    mode: Mode,
+    log: Callable[[str], None],
+    *,
+    mix: str = "default",
+    peers: bool = False,
+) -> Json:
+    """The scan against the floor, interleaved; with ``peers``, in the same rounds also the
+    decompression-only limit and DuckDB (the contenders of issue #16)."""
+    directory, manifest = corpus.ensure(size, CORPUS_ROOT, mix=mix)
     logs = directory / "AWSLogs"
     warm_page_cache(logs)
     env = clean_env()
-    scans: list[ProcessRun] = []
-    floors: list[ProcessRun] = []
+    contenders: dict[str, Callable[[Path], list[str]]] = {
+        "floor": floor_argv,
+        "iamwatch": iamwatch_argv,
+    }
+    unavailable: dict[str, str] = {}
+    if peers:
+        contenders["inflate"] = inflate_argv
+        reason = duckdb_available()
+        if reason is None:
+            contenders["duckdb"] = duckdb_argv
+        else:
+            unavailable["duckdb"] = reason
+    runs: dict[str, list[ProcessRun]] = {name: [] for name in contenders}
     problems: list[str] = []
     for attempt in range(mode.repeat):
-        floors.append(run_process(floor_argv(logs), env))
-        scans.append(run_process(iamwatch_argv(logs), env))
+        for name, argv in contenders.items():
+            runs[name].append(run_process(argv(logs), env))
         log(
-            f"  {size:>9,} records, run {attempt + 1}/{mode.repeat}: floor "
-            f"{floors[-1].wall_s:.2f}s, iamwatch scan {scans[-1].wall_s:.2f}s"
+            f"  {size:>9,} records ({mix}), run {attempt + 1}/{mode.repeat}: "
+            + ", ".join(f"{name} {done[-1].wall_s:.2f}s" for name, done in runs.items())
         )
-    for run in floors:
-        if run.returncode != 0:
-            problems.append(f"floor exited {run.returncode}: {run.stderr_tail[-600:]}")
+    for name, done in runs.items():
+        for run in done:
+            if name != "iamwatch" and run.returncode != 0:
+                problems.append(f"{name} exited {run.returncode}: {run.stderr_tail[-600:]}")
+    scans, floors = runs["iamwatch"], runs["floor"]
     problems += [p for run in scans if (p := check_scan(run, manifest, "iamwatch scan"))]
     scan, floor = median_run(scans), median_run(floors)
     cpu_scan = statistics.median(r.cpu_s for r in scans)
     cpu_floor = statistics.median(r.cpu_s for r in floors)
+    others: Json = {}
+    for name in contenders:
+        if name in ("iamwatch", "floor"):
+            continue
+        chosen = median_run(runs[name])
+        others[name] = figures(chosen, manifest) | {
+            # Their time over the scan's: above 1, the scan is faster.
+            "ratio": round(chosen.wall_s / scan.wall_s, 3),
+            "cpu_ratio": round(statistics.median(r.cpu_s for r in runs[name]) / cpu_scan, 3),
+            "steady_ratio": (
+                round(chosen.inner_s / scan.inner_s, 3) if chosen.inner_s and scan.inner_s else None
+            ),
+            "all_wall_s": [round(r.wall_s, 3) for r in runs[name]],
+        }
+        if name == "duckdb":
+            others[name]["selected"] = _selected(chosen)
+    others |= {name: {"status": NOT_AVAILABLE, "reason": why} for name, why in unavailable.items()}
     return {
+        "mix": mix,
+        "peers": others,
         "records": manifest.records,
         "files": manifest.files,
         "compressed_mb": round(manifest.compressed_bytes / 1e6, 1),
@@ -286,6 +368,59 @@ def scan_benchmark(size: int, mode: Mode, log: Callable[[str], None]) -> Json:
             "floor": [round(r.wall_s, 3) for r in floors],
         },
         "problems": problems,
+    }
+
+
+def _selected(run: ProcessRun) -> int | None:
+    try:
+        return int(orjson.loads(run.stdout_tail.strip().splitlines()[-1])["selected"])
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
+
+
+def jq_benchmark(size: int, headline: Json, log: Callable[[str], None]) -> Json:
+    """jq over the first files of the headline corpus (JQ_SHARE of its records), as
+    ``gzip -dc FILES | jq -c SELECT``; compared by rate with the headline scan."""
+    import shutil
+
+    if shutil.which("jq") is None or shutil.which("gzip") is None:
+        return {"status": NOT_AVAILABLE, "reason": "jq is not installed (make bench installs it)"}
+    from bench.floor import gunzip, log_files
+    from bench.peers import event_names, jq_script
+
+    directory, manifest = corpus.ensure(size, CORPUS_ROOT)
+    wanted = max(JQ_MIN_RECORDS, int(manifest.records * JQ_SHARE))
+    files: list[str] = []
+    records = compressed = 0
+    for path in log_files([str(directory / "AWSLogs")]):
+        data = path.read_bytes()
+        records += len(orjson.loads(gunzip(data))["Records"])
+        compressed += len(data)
+        files.append(str(path))
+        if records >= wanted:
+            break
+    script = jq_script(event_names())
+    with tempfile.NamedTemporaryFile("w", suffix=".lst") as listing:
+        listing.write("\n".join(files))
+        listing.flush()
+        shell = f'xargs -a {listing.name} gzip -dc | jq -c "$SELECT"'
+        run = run_process(["bash", "-o", "pipefail", "-c", shell], clean_env({"SELECT": script}))
+    if run.returncode != 0:
+        return {"status": "error", "reason": run.stderr_tail[-600:]}
+    rate = records / run.wall_s
+    scan_rate = headline["iamwatch"]["records_per_s"]
+    log(f"  jq: {records:,} records in {run.wall_s:.2f}s ({rate:,.0f} rec/s)")
+    return {
+        "status": "measured",
+        "files": len(files),
+        "records": records,
+        "compressed_mb": round(compressed / 1e6, 1),
+        "wall_s": round(run.wall_s, 3),
+        "cpu_s": round(run.cpu_s, 3),
+        "records_per_s": round(rate),
+        "selected": run.stdout_lines,
+        # The headline scan's rate (all files) over jq's (its share of them).
+        "ratio": round(scan_rate / rate, 3),
     }
 
 
@@ -747,6 +882,7 @@ def targets(results: Json) -> list[Json]:
             "met": (results["cold_start"]["core"].get("import_ms") or 1e9) < TARGET_COLD_IMPORT_MS,
         },
     ]
+    rows += issue16_targets(results, key)
     handlers = results["cold_start"]["handlers"]
     if "status" not in handlers:
         for module, figures_ in handlers.items():
@@ -772,11 +908,59 @@ def targets(results: Json) -> list[Json]:
     return rows
 
 
+def issue16_targets(results: Json, key: str) -> list[Json]:
+    """The ratios of issue #16, each beside its target (wall time of median runs in a full
+    run; the quick corpus is too small for that, so after start-up there)."""
+    headline, stress = results["scan"][-1], results["stress"]
+    suffix = "" if key == "ratio" else " (after start-up: quick corpus)"
+    rows: list[Json] = []
+    inflate = headline["peers"].get("inflate", {})
+    if inflate.get(key):
+        # Its time over the scan's: the scan's speed as a share of the inflate-only speed.
+        value = inflate[key]
+        rows.append(
+            {
+                "name": "scan speed / decompression-only speed (ISA-L, one core)" + suffix,
+                "value": value,
+                "target": f">= {TARGET_INFLATE_RATIO}",
+                "met": value >= TARGET_INFLATE_RATIO,
+            }
+        )
+    for label, section in (("default mix", headline), ("stress mix", stress)):
+        value = section[key] or 0.0
+        rows.append(
+            {
+                "name": f"scan speed / gunzip+orjson floor, {label}" + suffix,
+                "value": value,
+                "target": f">= {TARGET_FLOOR_RATIO}",
+                "met": value >= TARGET_FLOOR_RATIO,
+            }
+        )
+    duckdb = headline["peers"].get("duckdb", {})
+    if duckdb.get(key):
+        value = duckdb[key]
+        rows.append(
+            {
+                "name": "scan speed / DuckDB read_json_auto speed (DuckDB on all cores)" + suffix,
+                "value": value,
+                "target": f">= {TARGET_DUCKDB_RATIO}",
+                "met": value >= TARGET_DUCKDB_RATIO,
+            }
+        )
+    return rows
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the iamwatch benchmarks.")
     parser.add_argument("--quick", action="store_true", help="small corpus, one repetition")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--repeat", type=int, default=None, help="runs per scan figure")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=DEFAULT_JOBS,
+        help="pass --jobs N to every iamwatch scan (once the scan has that option)",
+    )
     parser.add_argument(
         "--before",
         metavar="REV",
@@ -785,6 +969,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     mode = QUICK if args.quick else FULL
+    if args.jobs is not None:
+        if not scan_jobs_available():
+            parser.error("iamwatch scan has no --jobs option yet")
+        _JOBS[:] = ["--jobs", str(args.jobs)]
     if args.repeat:
         mode = Mode(**{**asdict(mode), "repeat": args.repeat})
 
@@ -797,18 +985,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         "mode": mode.name,
         "generated_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": machine(),
+        "scan_jobs": args.jobs,
     }
     log(f"iamwatch benchmarks ({mode.name}) on {results['machine']['cpu']}")
     log("corpus:")
-    for size in sorted({*mode.sizes, mode.slack_records}):
-        directory, manifest = corpus.ensure(size, CORPUS_ROOT)
+    for size, mix in [(n, "default") for n in sorted({*mode.sizes, mode.slack_records})] + [
+        (mode.sizes[-1], "stress")
+    ]:
+        directory, manifest = corpus.ensure(size, CORPUS_ROOT, mix=mix)
         log(
-            f"  {size:>9,} records: {manifest.files} files, "
-            f"{manifest.compressed_bytes / 1e6:.0f} MB gzip ({directory.name})"
+            f"  {size:>9,} records ({mix}): {manifest.files} files, "
+            f"{manifest.compressed_bytes / 1e6:.0f} MB gzip, {manifest.interesting:,} "
+            f"interesting ({directory.name})"
         )
-    log("scan throughput:")
-    results["scan"] = [scan_benchmark(size, mode, log) for size in mode.sizes]
     headline = mode.sizes[-1]
+    log("scan throughput (the headline corpus with the decompression limit and DuckDB):")
+    results["scan"] = [
+        scan_benchmark(size, mode, log, peers=size == headline) for size in mode.sizes
+    ]
+    log("stress mix (10% of records the prefilter cannot drop):")
+    results["stress"] = scan_benchmark(headline, mode, log, mix="stress", peers=True)
+    log("jq:")
+    results["jq"] = jq_benchmark(headline, results["scan"][-1], log)
     if mode.ablations:
         log("ablations:")
         # On the smaller corpus, timed by each program itself (after start-up), best of 3.
@@ -828,7 +1026,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.out.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2) + b"\n")
     print_summary(results, log)
     log(f"wrote {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
-    problems = [p for s in results["scan"] for p in s["problems"]]
+    problems = [p for s in [*results["scan"], results["stress"]] for p in s["problems"]]
     for problem in problems:
         log(f"problem: {problem}")
     return 1 if problems else 0

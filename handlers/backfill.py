@@ -5,9 +5,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-# What the backfill path runs is loaded at cold start, like the detect handler's engine.
-from iamwatch import detection, sources  # noqa: F401
-from iamwatch.aws.backfill import backfill
 from iamwatch.aws.batch import process_sqs_batch
 from iamwatch.aws.container import container
 from iamwatch.observability import lambda_handler
@@ -19,6 +16,9 @@ if TYPE_CHECKING:
 
 @lambda_handler()
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    # The detection path loads on the first batch (the reader, models and detectors).
+    from iamwatch.aws.backfill import backfill
+
     app = container()
     return process_sqs_batch(
         event,

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
 from iamwatch.aws.container import container
-from iamwatch.engine import describe_validation_error
-from iamwatch.events import EventBridgeEvent
 from iamwatch.observability import lambda_handler
 
 if TYPE_CHECKING:
@@ -17,6 +13,13 @@ if TYPE_CHECKING:
 
 @lambda_handler(correlation_id_path="detail.eventID")
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # The detection core (pydantic models, detectors) loads on the first event, not at import:
+    # the module imports in milliseconds and the first invocation pays for what it uses.
+    from pydantic import ValidationError
+
+    from iamwatch.engine import describe_validation_error
+    from iamwatch.events import EventBridgeEvent
+
     app = container()
     location = f"eventbridge:{event.get('id')}"
     try:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from iamwatch.aws.container import container
-from iamwatch.aws.interactions import api_gateway_answer, request_from_api_gateway
 from iamwatch.observability import count, lambda_handler
 
 if TYPE_CHECKING:
@@ -15,6 +14,9 @@ if TYPE_CHECKING:
 
 @lambda_handler()
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # Slack's models and the approval flow load on the first click, not at import.
+    from iamwatch.aws.interactions import api_gateway_answer, request_from_api_gateway
+
     answer = container().interactions.handle(request_from_api_gateway(event))
     count("SlackInteractions", outcome=answer.outcome.split(":", 1)[0])
     return api_gateway_answer(answer)

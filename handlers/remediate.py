@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 from iamwatch.aws.batch import process_sqs_batch
 from iamwatch.aws.container import container
 from iamwatch.observability import count, lambda_handler
-from iamwatch.slack.interactions.queue import RemediationRequest
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -19,6 +18,9 @@ if TYPE_CHECKING:
 
 @lambda_handler()
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    # The request model and the remediator load on the first message, not at import.
+    from iamwatch.slack.interactions.queue import RemediationRequest
+
     app = container()
 
     def apply(record: SQSRecord) -> None:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from iamwatch.inventory.view import InventoryView
     from iamwatch.slack.dedup import DedupStore
     from iamwatch.slack.notifier import SlackNotifier
+    from iamwatch.slack.runs import RunSummaries
     from iamwatch.slack.secrets import SecretSource, TokenSource
     from iamwatch.slack.transport import SlackTransport
     from iamwatch.telemetry import Telemetry
@@ -186,6 +187,7 @@ def build_notifier(
     transport: SlackTransport | None = None,
     sleep: Callable[[float], None] = time.sleep,
     deadline: Deadline = NO_DEADLINE,
+    runs: RunSummaries | None = None,
 ) -> SlackNotifier:
     from iamwatch.slack.dedup import SQLiteDedupStore
     from iamwatch.slack.notifier import Routing, SlackNotifier
@@ -200,4 +202,5 @@ def build_notifier(
         dedup_window=timedelta(seconds=settings.slack_dedup_window_seconds),
         repeats=settings.slack_repeats,
         interactive=settings.slack_interactivity,
+        runs=runs,
     )

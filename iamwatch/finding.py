@@ -6,7 +6,14 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 from iamwatch.principal import PrincipalKind
 from iamwatch.severity import Severity
@@ -146,6 +153,16 @@ class Finding(BaseModel):
     observations: tuple[str, ...] = ()
     # A sequence's events, in the order they happened (empty for single-event findings).
     links: tuple[LinkedEvent, ...] = ()
+    # The backfill run that raised it (Step Functions backfill); None on every other path,
+    # and then left out of every serialized form (JSON Lines, exports, queue messages).
+    backfill_run: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_absent_run(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        document: dict[str, Any] = handler(self)
+        if document.get("backfill_run", 0) is None:
+            del document["backfill_run"]
+        return document
 
     @model_validator(mode="before")
     @classmethod

@@ -4,6 +4,10 @@ Logs are structured JSON (powertools Logger) with the CloudTrail eventID as corr
 metrics are CloudWatch EMF (powertools Metrics); traces are OpenTelemetry spans, exported over
 OTLP only when an endpoint is configured (OTEL_EXPORTER_OTLP_ENDPOINT or
 IAMWATCH_OTLP_ENDPOINT) and flushed before each handler returns.
+
+Nothing here is imported or built until first used (the logger, the metrics, the tracer), so
+that a handler module imports in a few milliseconds: Lambda's cold start then pays only for
+what the first event needs, when it needs it.
 """
 
 from __future__ import annotations
@@ -16,12 +20,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
-from opentelemetry import trace
-
 if TYPE_CHECKING:
+    from aws_lambda_powertools import Logger, Metrics
+    from opentelemetry import trace
     from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+
+    # Built on first use by ``__getattr__`` below; typed here for callers.
+    logger: Logger
+    metrics: Metrics
 
 SERVICE = "iamwatch"
 NAMESPACE = "iamwatch"
@@ -42,8 +48,33 @@ def _log_json(entry: dict[str, Any]) -> str:
     return _LONE_SURROGATE.sub(lambda match: f"\\\\u{ord(match.group()):04x}", text)
 
 
-logger = Logger(service=SERVICE, json_serializer=_log_json)
-metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+def _logger() -> Logger:
+    found: Logger | None = globals().get("logger")
+    if found is None:
+        from aws_lambda_powertools import Logger
+
+        found = globals()["logger"] = Logger(service=SERVICE, json_serializer=_log_json)
+    return found
+
+
+def _metrics() -> Metrics:
+    found: Metrics | None = globals().get("metrics")
+    if found is None:
+        from aws_lambda_powertools import Metrics
+
+        found = globals()["metrics"] = Metrics(namespace=NAMESPACE, service=SERVICE)
+    return found
+
+
+def __getattr__(name: str) -> Any:
+    """``logger`` and ``metrics``, made on first access (then plain module attributes)."""
+    if name == "logger":
+        return _logger()
+    if name == "metrics":
+        return _metrics()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 _provider: TracerProvider | None = None
 # The endpoint spans are exported to, and by which processor (None: not exporting).
 _exporter: tuple[str, SpanProcessor] | None = None
@@ -90,6 +121,7 @@ def configure_tracing() -> None:
     endpoint (a change of endpoint replaces the exporter; none stops exporting)."""
     global _provider, _exporter, _exporting
     if _provider is None:
+        from opentelemetry import trace
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
 
@@ -141,15 +173,27 @@ def lambda_handler(
     context is typed loosely, as Lambda and tests pass any object with its attributes.)"""
 
     def wrap(handler: Callable[P, R]) -> Callable[..., R]:
-        logged = logger.inject_lambda_context(
-            correlation_id_path=correlation_id_path, clear_state=True
-        )
-        return logged(metrics.log_metrics(flushing(handler)))
+        stacked: Callable[..., R] | None = None
+
+        # The powertools stack is built on the first invocation, not at import.
+        @functools.wraps(handler)
+        def entry(*args: Any, **kwargs: Any) -> R:
+            nonlocal stacked
+            if stacked is None:
+                logged = _logger().inject_lambda_context(
+                    correlation_id_path=correlation_id_path, clear_state=True
+                )
+                stacked = logged(_metrics().log_metrics(flushing(handler)))
+            return stacked(*args, **kwargs)
+
+        return entry
 
     return wrap
 
 
 def tracer() -> trace.Tracer:
+    from opentelemetry import trace
+
     return trace.get_tracer(SERVICE)
 
 
@@ -165,8 +209,10 @@ def span(name: str, **attributes: Any) -> Iterator[trace.Span]:
 def count(name: str, value: float = 1, **dimensions: str) -> None:
     """A count; with dimensions (e.g. detector and severity) it is emitted as its own EMF
     blob so that each combination is a separate CloudWatch metric."""
+    from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
     if not dimensions:
-        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+        _metrics().add_metric(name=name, unit=MetricUnit.Count, value=value)
         return
     with single_metric(
         name=name, unit=MetricUnit.Count, value=value, namespace=NAMESPACE
@@ -177,4 +223,6 @@ def count(name: str, value: float = 1, **dimensions: str) -> None:
 
 
 def milliseconds(name: str, value: float) -> None:
-    metrics.add_metric(name=name, unit=MetricUnit.Milliseconds, value=value)
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    _metrics().add_metric(name=name, unit=MetricUnit.Milliseconds, value=value)

@@ -14,22 +14,25 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from iamwatch.aws.deployment import Deployment, load_deployment
+# The deadline is light (time, math): needed at class definition.
 from iamwatch.deadline import Deadline
-from iamwatch.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
     from iamwatch.aws.alarm_relay import AlarmRelay
     from iamwatch.aws.audit import DynamoDBAuditLog
+    from iamwatch.aws.backfill import RunTagger
+    from iamwatch.aws.deployment import Deployment
     from iamwatch.aws.enrichment import IamEnricher
     from iamwatch.aws.export import DailyExporter
     from iamwatch.aws.idempotency import DetectOnce
     from iamwatch.aws.interactions import InteractivityOff
     from iamwatch.aws.rounds import DynamoDBApprovalRounds
+    from iamwatch.aws.runs import RunProgress
     from iamwatch.aws.state import DynamoDBStateStore
     from iamwatch.aws.weekly_inventory import WeeklyInventory
     from iamwatch.delivery import DeliveryService
     from iamwatch.detection import DetectionService
+    from iamwatch.settings import Settings
     from iamwatch.slack.interactions.approvals import ApprovalPolicy
     from iamwatch.slack.interactions.flow import Interactions
     from iamwatch.slack.interactions.remediate import QueuedRemediations
@@ -167,6 +170,48 @@ class Container:
             on_invocation=enricher.reset if enricher is not None else None,
         )
 
+    # The backfill state machine's batches: the same detection service and idempotency as the
+    # detect function, with the findings marked with the run that raised them.
+
+    @cached_property
+    def run_tagger(self) -> RunTagger:
+        from iamwatch.aws.backfill import RunTagger
+
+        return RunTagger(self.enricher)
+
+    @cached_property
+    def backfill_detection(self) -> DetectionService:
+        from iamwatch.aws.alerts import SqsAlertQueue
+        from iamwatch.composition import build_detection
+
+        return build_detection(
+            self.settings,
+            self.audit,
+            state=self.state,
+            sink=SqsAlertQueue(self.client("sqs"), self.deployment.alert_queue_url),
+            enricher=self.run_tagger,
+            telemetry=self.telemetry,
+        )
+
+    @cached_property
+    def backfill_detect_once(self) -> DetectOnce:
+        from iamwatch.aws.idempotency import DetectOnce
+
+        enricher = self.enricher
+        return DetectOnce(
+            self.backfill_detection,
+            self.client("dynamodb"),
+            self.deployment.idempotency_table,
+            self.deployment.idempotency_ttl_seconds,
+            on_invocation=enricher.reset if enricher is not None else None,
+        )
+
+    @cached_property
+    def run_progress(self) -> RunProgress:
+        from iamwatch.aws.runs import RunProgress
+
+        return RunProgress(self.client("dynamodb"), self.deployment.state_table)
+
     # The notifier function -------------------------------------------------------------------
 
     @cached_property
@@ -174,16 +219,20 @@ class Container:
         from datetime import timedelta
 
         from iamwatch.aws.dedup import DynamoDBDedupStore
+        from iamwatch.aws.runs import DynamoDBRunSummaries
         from iamwatch.composition import build_notifier
 
         window = timedelta(seconds=self.settings.slack_dedup_window_seconds)
-        store = DynamoDBDedupStore(self.client("dynamodb"), self.deployment.state_table, window)
+        table = self.deployment.state_table
+        store = DynamoDBDedupStore(self.client("dynamodb"), table, window)
         return build_notifier(
             self.settings,
             store=store,
             transport=self.slack_transport,
             sleep=self.sleep,
             deadline=self.deadline,
+            # Backfill runs' findings below critical go into one summary per run.
+            runs=DynamoDBRunSummaries(self.client("dynamodb"), table),
         )
 
     @cached_property
@@ -234,6 +283,7 @@ class Container:
     def alarm_relay(self) -> AlarmRelay:
         from iamwatch.aws.alarm_relay import AlarmRelay
         from iamwatch.composition import build_slack_transport
+        from iamwatch.settings import SettingsError
 
         channel = self.settings.alarm_slack_channel
         if channel is None:
@@ -248,6 +298,7 @@ class Container:
     @cached_property
     def exporter(self) -> DailyExporter:
         from iamwatch.aws.export import DailyExporter, ExportDestination
+        from iamwatch.settings import SettingsError
 
         bucket, key = self.deployment.export_bucket, self.deployment.export_kms_key_arn
         if not bucket or not key:
@@ -301,6 +352,10 @@ def container() -> Container:
 
 
 def from_environment() -> Container:
+    # Imported here, on the first invocation: settings and deployment are pydantic models.
+    from iamwatch.aws.deployment import load_deployment
+    from iamwatch.settings import load_settings
+
     return Container(settings=load_settings(), deployment=load_deployment())
 
 

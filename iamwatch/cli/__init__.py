@@ -250,10 +250,12 @@ from iamwatch.cli import remediate  # noqa: E402
 from iamwatch.cli import slack  # noqa: E402
 from iamwatch.cli import cases  # noqa: E402
 from iamwatch.cli import doctor  # noqa: E402
+from iamwatch.cli import backfill  # noqa: E402
 # isort: on
 
 __all__ = [
     "app",
+    "backfill",
     "cases",
     "catalogue",
     "doctor",

@@ -6,6 +6,10 @@ failed (with Slack's reason and whether a retry could succeed). Whether a findin
 suppressed is decided before it gets here, once, by the detection service.
 
 There is one delivery path, for a batch: delivering one finding is delivering a batch of one.
+
+Findings of a backfill run (``backfill_run``) below critical are not posted one by one: they
+are counted into the run's one summary message (``iamwatch.slack.runs``), posted once and then
+updated; each comes back ``summarized``. Critical ones are posted as alerts like any other.
 """
 
 from __future__ import annotations
@@ -21,7 +25,15 @@ from typing import Literal
 from iamwatch.finding import Finding
 from iamwatch.severity import Severity
 from iamwatch.slack.dedup import AlertRecord, DedupStore
-from iamwatch.slack.render import Repeat, render, render_links, render_repeat, render_repeats
+from iamwatch.slack.render import (
+    Repeat,
+    render,
+    render_links,
+    render_repeat,
+    render_repeats,
+    render_run_summary,
+)
+from iamwatch.slack.runs import RunSummaries, RunSummary, summarized
 from iamwatch.slack.transport import AUTH_ERRORS, DeliveryError, Posted, SlackTransport
 
 logger = logging.getLogger("iamwatch.slack")
@@ -57,6 +69,8 @@ class Outcome(StrEnum):
     POSTED = "posted"
     DEDUPLICATED = "deduplicated"
     ALREADY_DELIVERED = "already-delivered"
+    # Counted into its backfill run's summary message (iamwatch.slack.runs).
+    SUMMARIZED = "summarized"
     FAILED = "failed"
 
 
@@ -114,8 +128,11 @@ class SlackNotifier:
         dedup_window: timedelta = timedelta(hours=1),
         repeats: RepeatMode = "thread",
         interactive: bool = False,
+        runs: RunSummaries | None = None,
     ) -> None:
         self.transport = transport
+        # None: backfill findings are delivered like any other (no run summaries).
+        self.runs = runs
         self.interactive = interactive
         self.store = store
         self.routing = routing
@@ -142,24 +159,110 @@ class SlackNotifier:
         folds: dict[str, _Fold] = {}
         # Finding id -> dedup key of the fold it went into.
         folded: dict[str, str] = {}
+        # Backfill runs this batch touches: their new findings, and every finding of theirs.
+        counted: dict[str, list[_Pending]] = {}
+        touched: dict[str, list[_Pending]] = {}
         for index, finding in enumerate(batch):
             key = folded.get(finding.finding_id)
             if key is not None and key in folds and folds[key].holds(finding.finding_id):
                 # The same finding twice: delivered one by one, the first copy would already
                 # be written (and the second already-delivered), so write it now.
                 self._flush(folds.pop(key), results)
+            run = finding.backfill_run if self.runs is not None and summarized(finding) else None
+            if run is not None:
+                touched.setdefault(run, []).append(_Pending(index, finding))
             if self.store.seen(finding.finding_id):
                 results[index] = self._result(finding, Outcome.ALREADY_DELIVERED)
+                continue
+            if run is not None:
+                if finding.finding_id not in {p.finding.finding_id for p in counted.get(run, [])}:
+                    counted.setdefault(run, []).append(_Pending(index, finding))
+                else:
+                    results[index] = self._result(finding, Outcome.ALREADY_DELIVERED)
                 continue
             if self._route(_Pending(index, finding), folds, results):
                 folded[finding.finding_id] = finding.dedup_key
         for fold in folds.values():
             self._flush(fold, results)
+        for run, items in touched.items():
+            self._summarize(run, counted.get(run, []), items, results)
         summary = DeliverySummary()
         for result in results:
             assert result is not None, "every finding gets a result"
             summary.add(result)
         return summary
+
+    def _summarize(
+        self,
+        run_id: str,
+        new: list[_Pending],
+        touched: list[_Pending],
+        results: list[DeliveryResult | None],
+    ) -> None:
+        """Count a run's new findings into its summary, then bring its Slack message up to
+        date. The counts are kept even when Slack fails (each finding is counted once); the
+        failure is the result of every finding of the run in this batch, so the queue
+        delivers them again and the retry refreshes the message."""
+        assert self.runs is not None
+        summary = self.runs.add(run_id, [item.finding for item in new]) if new else None
+        for item in new:
+            self.store.mark_seen(item.finding.finding_id, f"backfill-run:{run_id}")
+        try:
+            summary = self._refresh(summary or self.runs.get(run_id))
+        except DeliveryError as error:
+            channel = error.channel or self._summary_channel()
+            if not error.retryable:
+                self._remember(channel, error.reason)
+            for item in touched:
+                results[item.index] = self._failed(item.finding, error, channel)
+            return
+        for item in new:
+            results[item.index] = self._result(
+                item.finding, Outcome.SUMMARIZED, channel=summary.channel, ts=summary.ts
+            )
+
+    def _refresh(self, summary: RunSummary) -> RunSummary:
+        """Post the run's message (by the one notifier that claims it) or update it, when it
+        shows fewer findings than were counted."""
+        assert self.runs is not None
+        if not summary.stale:
+            return summary
+        message = render_run_summary(
+            summary.run_id, summary.total, summary.by_severity, summary.by_detector
+        )
+        if summary.ts is None or summary.channel is None:
+            if not self.runs.claim(summary.run_id):
+                return summary  # another notifier is posting it, with these counts
+            channel = self._summary_channel()
+            if channel is None:
+                self.runs.release(summary.run_id)
+                raise DeliveryError("no Slack channel for backfill run summaries", retryable=False)
+            try:
+                self._check_blocked(channel)
+                posted = self.transport.post(channel, message)
+            except DeliveryError:
+                self.runs.release(summary.run_id)  # so the retry can post it
+                raise
+            if posted.ts is None:  # an incoming webhook: nothing to update later
+                self.runs.shown(summary.run_id, summary.total)
+                return summary
+            latest = self.runs.posted(summary.run_id, posted.channel, posted.ts, summary.total)
+            logger.info("slack backfill run summary posted", extra={"run": summary.run_id})
+            # Counted while it was being posted: show those too.
+            return self._refresh(latest)
+        if not self.transport.supports_threads:
+            return summary  # incoming webhooks cannot update a message
+        self._check_blocked(summary.channel)
+        self.transport.update(summary.channel, summary.ts, message)
+        self.runs.shown(summary.run_id, summary.total)
+        return summary
+
+    def _summary_channel(self) -> str | None:
+        return (
+            self.transport.fixed_channel
+            or self.routing.default
+            or self.routing.channel_for(Severity.HIGH)
+        )
 
     def deliver(self, finding: Finding) -> DeliveryResult:
         """Deliver one finding: a batch of one. Never raises for a Slack problem."""

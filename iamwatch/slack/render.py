@@ -69,6 +69,7 @@ LABELS = (
     "Note:",
     "Sequence",
     "Linked alerts:",
+    "Findings:",
 )
 
 RUNBOOK_ACTION = "iamwatch_open_runbook"
@@ -425,3 +426,52 @@ def _validated(blocks: list[Block]) -> tuple[Mapping[str, Any], ...]:
         block.validate_json()
         out.append(block.to_dict())
     return tuple(out)
+
+
+# A run summary lists the detectors with the most findings; the rest are only counted.
+SUMMARY_DETECTORS_LISTED = 15
+
+
+def render_run_summary(
+    run_id: str, total: int, by_severity: Mapping[str, int], by_detector: Mapping[str, int]
+) -> SlackMessage:
+    """The one message of a backfill run: what its findings below critical were, counted
+    (critical ones are posted as alerts of their own)."""
+    run = neutralise(run_id, 100)
+    severities = " \u00b7 ".join(
+        f"{SEVERITY_MARKS[severity]} {severity.value} {by_severity[severity.value]:,}"
+        for severity in sorted(Severity, reverse=True)
+        if by_severity.get(severity.value)
+    )
+    ranked = sorted(by_detector.items(), key=lambda item: (-item[1], item[0]))
+    lines = [
+        f"\u2022 {neutralise(name, 200)}: {count:,}"
+        for name, count in ranked[:SUMMARY_DETECTORS_LISTED]
+    ]
+    if len(ranked) > SUMMARY_DETECTORS_LISTED:
+        rest = sum(count for _, count in ranked[SUMMARY_DETECTORS_LISTED:])
+        lines.append(
+            f"\u2026and {rest:,} more from {len(ranked) - SUMMARY_DETECTORS_LISTED} detectors"
+        )
+    blocks: list[Block] = [
+        HeaderBlock(
+            text=PlainTextObject(text=truncate_plain(f"Backfill run {run_id}", HEADER_MAX))
+        ),
+        SectionBlock(
+            text=_mrkdwn(f"{_bold('Findings:')} {total:,} from history \u00b7 {severities}")
+        ),
+    ]
+    if lines:
+        blocks.append(SectionBlock(text=_mrkdwn("\n".join(lines))))
+    blocks.append(
+        ContextBlock(
+            elements=[
+                _mrkdwn(
+                    f"Critical findings of the run are posted as alerts of their own. "
+                    f"Progress and failures: iamwatch backfill --status {run}"
+                )
+            ]
+        )
+    )
+    text = f"Backfill run {run}: {total:,} findings"
+    return SlackMessage(text=text, blocks=_validated(blocks))

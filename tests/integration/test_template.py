@@ -27,8 +27,8 @@ from tests.template import packaged_template, pattern_rules, resources_of
 pytestmark = pytest.mark.packaged
 
 FUNCTIONS = (
-    "Detect", "Notify", "Backfill", "Export", "Interactions", "Remediate", "Inventory",
-    "Alarms", "Doctor",
+    "Detect", "Notify", "Backfill", "BackfillBatch", "Export", "Interactions", "Remediate",
+    "Inventory", "Alarms", "Doctor",
 )  # fmt: skip
 # Explicit denies a role may carry (everything else is an Allow), by role and Sid.
 DENIES = {("Remediate", "ProtectOwnRoles"), ("Remediate", "ProtectBreakGlass")}
@@ -159,7 +159,38 @@ def test_roles_are_least_privilege(function: str) -> None:
             assert "kms:ViaService" in str(statement["Condition"])
 
 
-@pytest.mark.parametrize("function", ["Detect", "Backfill"])
+def test_the_backfill_state_machine_role_is_least_privilege() -> None:
+    """It lists only the trail's log prefixes, reads plans and writes results only under
+    backfill/, invokes only the batch function and starts only its own map runs."""
+    role = resources_of("AWS::IAM::Role")["BackfillStateMachineRole"]
+    trust = role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
+    assert trust["Principal"] == {"Service": "states.amazonaws.com"}
+    assert "aws:SourceAccount" in str(trust["Condition"])
+    statements = {s["Sid"]: s for s in _statements(role)}
+    assert set(statements) == {
+        "StartMapRuns", "ManageMapRuns", "InvokeBatches", "ListTrailLogs", "ReadRunPlans",
+        "WriteRunResults",
+    }  # fmt: skip
+    for statement in statements.values():
+        assert statement["Effect"] == "Allow"
+        for action in _as_list(statement["Action"]):
+            assert "*" not in action
+        assert statement["Resource"] != "*"
+    name = packaged_template()["Resources"]["BackfillStateMachine"]["Properties"][
+        "StateMachineName"
+    ]
+    assert name == "iamwatch-prod-backfill"
+    assert statements["StartMapRuns"]["Resource"]["Fn::Sub"].endswith(f":stateMachine:{name}")
+    assert statements["ManageMapRuns"]["Resource"]["Fn::Sub"].endswith(f":execution:{name}/*")
+    assert statements["InvokeBatches"]["Resource"] == {
+        "Fn::GetAtt": ["BackfillBatchLambdaFunction", "Arn"]
+    }
+    assert statements["ListTrailLogs"]["Condition"] == {"StringLike": {"s3:prefix": ["AWSLogs/*"]}}
+    for sid in ("ReadRunPlans", "WriteRunResults"):
+        assert statements[sid]["Resource"] == {"Fn::Sub": "${BackfillResultsBucket.Arn}/backfill/*"}
+
+
+@pytest.mark.parametrize("function", ["Detect", "Backfill", "BackfillBatch"])
 def test_enrichment_grants_exactly_the_calls_it_makes(function: str) -> None:
     role = resources_of("AWS::IAM::Role")[f"{function}Role"]
     (statement,) = [s for s in _statements(role) if s["Sid"] == "EnrichmentReadOnly"]
@@ -358,6 +389,8 @@ def test_alarms_watch_dead_letters_and_errors() -> None:
         "DetectLambdaFunction",
         "NotifyLambdaFunction",
         "BackfillLambdaFunction",
+        "BackfillBatchLambdaFunction",
+        "BackfillStateMachine",
         "ExportLambdaFunction",
         "RemediationDeadLetterQueue",
         "InteractionsLambdaFunction",
@@ -572,3 +605,30 @@ def test_roles_may_trust_the_deployments_account_and_the_organization() -> None:
         variables = function["Properties"]["Environment"]["Variables"]
         assert variables["IAMWATCH_TRUSTED_ACCOUNTS"] == {"Fn::Sub": "${AWS::AccountId},"}, name
         assert variables["IAMWATCH_TRUSTED_ORGANIZATIONS"] == "", name
+
+
+def test_the_backfill_state_machine_is_deployed_with_its_reviewed_definition() -> None:
+    machine = resources_of("AWS::StepFunctions::StateMachine")["BackfillStateMachine"]
+    properties = machine["Properties"]
+    definition = orjson.loads((ROOT / "deploy" / "backfill-state-machine.json").read_bytes())
+    assert properties["Definition"] == definition
+    assert properties["StateMachineType"] == "STANDARD"
+    placeholders = set(re.findall(r"\$\{(\w+)\}", orjson.dumps(definition).decode()))
+    assert placeholders == set(properties["DefinitionSubstitutions"])
+    assert placeholders == {"BatchFunctionArn", "ResultsBucket"}
+    assert properties["DefinitionSubstitutions"]["ResultsBucket"] == {
+        "Ref": "BackfillResultsBucket"
+    }
+    assert properties["DefinitionSubstitutions"]["BatchFunctionArn"] == {
+        "Fn::GetAtt": ["BackfillBatchLambdaFunction", "Arn"]
+    }
+    assert properties["RoleArn"] == {"Fn::GetAtt": ["BackfillStateMachineRole", "Arn"]}
+    outputs = packaged_template()["Outputs"]
+    assert outputs["BackfillStateMachineArn"]["Value"] == {"Ref": "BackfillStateMachine"}
+    assert outputs["BackfillResultsBucketName"]["Value"] == {"Ref": "BackfillResultsBucket"}
+    assert outputs["StateTableName"]["Value"] == {"Ref": "StateTable"}
+    bucket = resources_of("AWS::S3::Bucket")["BackfillResultsBucket"]["Properties"]
+    assert set(bucket["PublicAccessBlockConfiguration"].values()) == {True}
+    function = resources_of("AWS::Lambda::Function")["BackfillBatchLambdaFunction"]["Properties"]
+    # Within the Express child's 5 minutes; bounded concurrency whatever the run asks for.
+    assert function["Timeout"] < 300 and function["ReservedConcurrentExecutions"] <= 50
