@@ -253,10 +253,10 @@ def _run_local(
     from iamwatch.aws.backfill import ItemBatch, scan_batch
     from iamwatch.aws.backfill_runs import list_items
     from iamwatch.backfill_plan import batches
+    from iamwatch.cli.scan_report import ScanReport
     from iamwatch.composition import build_detection
     from iamwatch.detection import DetectorErrors
     from iamwatch.events import CloudTrailRecord
-    from iamwatch.cli.scan_report import ScanReport
     from iamwatch.output import write_jsonl
     from iamwatch.terminal import printable
 
