@@ -240,14 +240,13 @@ def _expand_s3(url: str) -> Iterator[Source]:
     """The objects under an S3 prefix; digests and Insights files are not API records. A
     listing that fails (no credentials, no network, no bucket, no permission) raises
     ``SourceUnreadable`` with the cause in one line."""
-    import boto3  # only S3 scans pay for importing boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
     bucket, _, prefix = url.removeprefix("s3://").partition("/")
     if not bucket:
         raise InputError(f"{url}: expected s3://bucket/prefix")
     try:
-        client = boto3.client("s3")
+        client = s3_client()
         paginator = client.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
             for item in page.get("Contents", []):
@@ -294,12 +293,38 @@ def aws_error_reason(error: Exception, action: str) -> str:
     return f"{type(error).__name__}: {error}"
 
 
+# What boto3 builds a client from, besides its default session: a client is reused only while
+# these are unchanged (a CLI --profile, a test pointing at another endpoint).
+_CLIENT_ENVIRONMENT = (
+    "AWS_PROFILE",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SESSION_TOKEN",
+)
+_s3_clients: dict[tuple[object, ...], Any] = {}
+
+
+def s3_client() -> Any:
+    """One S3 client per process and configuration: making one costs tens of milliseconds (more
+    than reading a typical log file), and a backfill or an S3 scan reads thousands of objects."""
+    import boto3  # only S3 scans pay for importing boto3
+
+    key = (id(boto3.DEFAULT_SESSION), *(os.environ.get(name) for name in _CLIENT_ENVIRONMENT))
+    client = _s3_clients.get(key)
+    if client is None:
+        _s3_clients.clear()
+        client = _s3_clients[key] = boto3.client("s3")
+    return client
+
+
 def _open_s3_object(bucket: str, key: str) -> IO[bytes]:
-    import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        body = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"]
+        body = s3_client().get_object(Bucket=bucket, Key=key)["Body"]
     except (BotoCoreError, ClientError) as error:
         raise OSError(aws_error_reason(error, "s3:GetObject")) from None
     return io.BufferedReader(_StreamingBodyReader(body))

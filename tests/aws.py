@@ -248,6 +248,9 @@ def route_through_eventbridge(
     events = boto3.client("events", endpoint_url=endpoint, region_name="us-east-1")
     sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1")
     name = f"iamwatch-detect-{uuid.uuid4().hex[:8]}"
+    # A bus of its own, removed afterwards: rules left on a shared bus by earlier calls would
+    # route into this call's queue and make every later put slower.
+    bus = events.create_event_bus(Name=name)["EventBusArn"]
     queue = sqs.create_queue(QueueName=name)["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
@@ -260,29 +263,48 @@ def route_through_eventbridge(
     if patterns is not None:
         deployed = patterns  # another template's rules (the regional forwarder's)
     assert deployed, rules
-    for index, event_pattern in enumerate(deployed, start=1):
+    rule_names = [f"{name}-{index}" for index in range(1, len(deployed) + 1)]
+    for rule_name, event_pattern in zip(rule_names, deployed, strict=True):
         pattern = orjson.dumps(event_pattern).decode()
-        events.put_rule(Name=f"{name}-{index}", EventPattern=pattern)
-        events.put_targets(Rule=f"{name}-{index}", Targets=[{"Id": "detect", "Arn": arn}])
-    for start in range(0, len(records), 10):
-        entries: list[Any] = []
-        for record in records[start : start + 10]:
-            envelope = eventbridge_event(record)
-            entries.append(
-                {
-                    "Source": source or envelope["source"],
-                    "DetailType": envelope["detail-type"],
-                    "Detail": orjson.dumps(record).decode(),
-                }
-            )
-        assert events.put_events(Entries=entries)["FailedEntryCount"] == 0
+        events.put_rule(Name=rule_name, EventBusName=bus, EventPattern=pattern)
+        events.put_targets(Rule=rule_name, EventBusName=bus, Targets=[{"Id": "detect", "Arn": arn}])
     delivered: list[dict[str, Any]] = []
+    try:
+        # Ten records at a time, the queue drained after each put: moto scans the whole queue
+        # on every receive, so a queue of hundreds of events costs seconds per call.
+        for start in range(0, len(records), 10):
+            entries: list[Any] = []
+            for record in records[start : start + 10]:
+                envelope = eventbridge_event(record)
+                entries.append(
+                    {
+                        "EventBusName": bus,
+                        "Source": source or envelope["source"],
+                        "DetailType": envelope["detail-type"],
+                        "Detail": orjson.dumps(record).decode(),
+                    }
+                )
+            assert events.put_events(Entries=entries)["FailedEntryCount"] == 0
+            delivered.extend(_drain(sqs, queue))
+    finally:
+        for rule_name in rule_names:
+            events.remove_targets(Rule=rule_name, EventBusName=bus, Ids=["detect"])
+            events.delete_rule(Name=rule_name, EventBusName=bus)
+        events.delete_event_bus(Name=name)
+        sqs.delete_queue(QueueUrl=queue)
+    return delivered
+
+
+def _drain(sqs: Any, queue: str) -> list[dict[str, Any]]:
+    """Every message now on ``queue``, deleted as read (moto delivers synchronously, so what a
+    put routed is already there)."""
+    drained: list[dict[str, Any]] = []
     while True:
         messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
         if not messages:
-            return delivered
+            return drained
         for message in messages:
-            delivered.append(orjson.loads(message["Body"]))
+            drained.append(orjson.loads(message["Body"]))
             sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
 
 

@@ -1,5 +1,6 @@
 """One detection path: the same archive (examples/) scanned by ``iamwatch scan``, by the backfill
-function from S3, and event by event by the detect function gives the same findings, the same
+function from S3, and event by event by the detect function (what the deployed rules route)
+gives the same findings, the same
 suppressions and the same audit records (all but where each record was read from)."""
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typer.testing import CliRunner
 from handlers import backfill, events
 from iamwatch.audit import AuditRecord, SQLiteAuditLog
 from iamwatch.cli import app
-from tests.aws import Deployed, LambdaContext, deploy, eventbridge_event, s3_notifications
+from tests.aws import Deployed, LambdaContext, deploy, route_through_eventbridge, s3_notifications
 from tests.conftest import EXAMPLES_DIR
 
 BUCKET = "one-path-trail"
@@ -105,10 +106,18 @@ def backfill_scan(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> list[A
 
 
 def detect_each_event(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> list[AuditRecord]:
+    """What the deployed rules route, as AWS would invoke the detect function: event by event,
+    an event two rules match twice, in the archive's order."""
     deployed = deploy(moto_endpoint, monkeypatch)
-    for path in FILES:
-        for record in orjson.loads(gzip.decompress(path.read_bytes()))["Records"]:
-            events.handler(eventbridge_event(record), LambdaContext())
+    records = [
+        record
+        for path in FILES
+        for record in orjson.loads(gzip.decompress(path.read_bytes()))["Records"]
+    ]
+    order = {record["eventID"]: index for index, record in enumerate(records)}
+    routed = route_through_eventbridge(moto_endpoint, records)
+    for event in sorted(routed, key=lambda event: order[event["detail"]["eventID"]]):
+        events.handler(event, LambdaContext())
     return dynamodb_audit(deployed)
 
 
