@@ -201,14 +201,16 @@ def _existing_audit_trail(config: Path | None, audit: Path | None) -> Path:
 def main() -> None:
     """The ``iamwatch`` command. A closed stdout (``iamwatch scan ... | head``) ends quietly
     with 0, as a pipe's reader has all it wanted; Ctrl-C ends with 130."""
-    import click
+    # typer 0.26 (pinned) carries its own copy of Click and raises its exceptions, not those
+    # of a Click that happens to be installed beside it (the runtime does not install one).
+    from typer._click.exceptions import ClickException
 
     try:
         code = app(standalone_mode=False)
-    except click.ClickException as error:  # usage errors, exit 2
+    except ClickException as error:  # usage errors, exit 2
         error.show()
         code = error.exit_code
-    except click.Abort:
+    except typer.Abort:
         code = EXIT_INTERRUPTED
     except SystemExit as exit:
         # typer turns a write to a closed pipe into exit 1; the reader simply had enough.

@@ -365,3 +365,18 @@ def test_a_scan_in_a_process_reports_the_same_as_in_process(tmp_path: Path) -> N
         "scan", str(ARCHIVE), "-f", "jsonl", env={"IAMWATCH_AUDIT_PATH": str(tmp_path / "a.db")}
     )
     assert result.returncode == 0 and findings_of(result)
+
+
+def test_the_runtime_needs_no_click_and_a_usage_error_exits_2(tmp_path: Path) -> None:
+    """`make demo` installs the runtime alone, where no Click is installed beside typer's own
+    copy (the development extras bring one): a Click that cannot be imported changes nothing."""
+    shadow = tmp_path / "shadow" / "click"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('click is not a runtime dependency')\n")
+    env = {"PYTHONPATH": str(shadow.parent), "IAMWATCH_AUDIT_PATH": str(tmp_path / "a.db")}
+    usage = run_iamwatch_process("scan", "--format", "bogus", str(ARCHIVE), env=env)
+    assert usage.returncode == 2
+    assert b"Traceback" not in usage.stderr
+    assert b"'bogus' is not one of" in usage.stderr
+    scanned = run_iamwatch_process("scan", str(ARCHIVE), "-f", "jsonl", env=env)
+    assert scanned.returncode == 0 and findings_of(scanned), scanned.stderr
