@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from botocore.model import Shape
 
     from iamwatch.export import ExportedFinding
+    from iamwatch.finding import Finding
 
 SCHEMA_VERSION = "2018-10-08"
 LABELS = {
@@ -52,12 +53,17 @@ def product_arn(region: str, account: str) -> str:
     return f"arn:aws:securityhub:{region}:{account}:product/{account}/default"
 
 
-def finding_type(detector: str) -> str:
+def finding_type(finding: Finding) -> str:
     """The ASFF type, namespace/category/classifier: the namespace and category its detector
-    declares, and the detector id as classifier. A detector that is not registered (a finding
-    from a detector since removed) has none: refused rather than guessed."""
+    declares, and the detector id as classifier; for the inventory's posture findings, the
+    configuration-check type with the check as classifier. A detector that is not registered
+    (a finding from a detector since removed) has none: refused rather than guessed."""
     from detectors import REGISTRY
+    from iamwatch.inventory.checks import POSTURE, POSTURE_ASFF_TYPE
 
+    detector = finding.detector
+    if detector == POSTURE:
+        return f"{POSTURE_ASFF_TYPE}/{finding.event_name}"
     if detector not in REGISTRY:
         raise AsffError(f"no detector {detector!r} is registered, so it has no finding type")
     return f"{REGISTRY.get(detector).meta.asff_type}/{detector}"
@@ -132,7 +138,7 @@ def to_asff(
         "CompanyName": "iamwatch",
         "GeneratorId": f"iamwatch/{finding.detector}",
         "AwsAccountId": account,
-        "Types": [finding_type(finding.detector)],
+        "Types": [finding_type(finding)],
         "FirstObservedAt": _time(finding.event_time),
         "LastObservedAt": _time(finding.event_time),
         "CreatedAt": _time(row.raised_at),

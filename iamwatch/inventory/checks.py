@@ -24,6 +24,11 @@ NEAR_QUOTA = 0.9
 # A key created this close to the user (CIS 1.11: "during initial user setup").
 AT_SETUP = timedelta(hours=24)
 
+# The ``detector`` of posture findings (a check an identity newly fails): the inventory, not a
+# CloudTrail detector. In Security Hub they are configuration checks, classified by check id.
+POSTURE = "inventory"
+POSTURE_ASFF_TYPE = "Software and Configuration Checks/AWS Security Best Practices"
+
 
 @dataclass(frozen=True, slots=True)
 class Thresholds:

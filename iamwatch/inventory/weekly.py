@@ -11,15 +11,13 @@ from typing import Any
 from slack_sdk.models.blocks import ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock
 
 from iamwatch.finding import Finding, finding_id_for
-from iamwatch.inventory.checks import CHECKS
+from iamwatch.inventory.checks import CHECKS, POSTURE
 from iamwatch.inventory.model import Inventory, Kind, Row
 from iamwatch.inventory.output import figures
 from iamwatch.principal import PrincipalKind
 from iamwatch.slack.escape import neutralise
 from iamwatch.slack.render import SlackMessage
 
-# The ``detector`` of posture findings: the inventory, not a CloudTrail detector.
-POSTURE = "inventory"
 _LIST_MAX = 15
 
 

@@ -29,6 +29,7 @@ from iamwatch.export.asff import (
     to_asff,
 )
 from iamwatch.finding import Finding
+from iamwatch.inventory.checks import POSTURE
 from iamwatch.severity import Severity
 from tests.conftest import EXAMPLES_DIR, base_record, detector_cases, run_iamwatch, run_records
 
@@ -57,7 +58,23 @@ def test_every_detector_has_a_finding_type() -> None:
     for item in REGISTRY:
         namespace, category = item.meta.asff_type.split("/")
         assert namespace in NAMESPACES and category
-        assert finding_type(item.meta.id) == f"{item.meta.asff_type}/{item.meta.id}"
+    for finding in POSITIVE:
+        meta = REGISTRY.get(finding.detector).meta
+        assert finding_type(finding) == f"{meta.asff_type}/{meta.id}"
+    assert {finding.detector for finding in POSITIVE} == set(REGISTRY.ids)
+
+
+def test_a_posture_finding_is_a_configuration_check_classified_by_its_check() -> None:
+    """The weekly inventory's findings (a check an identity newly fails) export too: an
+    export of a day with an inventory run must not fail on them."""
+    finding = POSITIVE[0].model_copy(
+        update={"detector": POSTURE, "event_name": "console-without-mfa"}
+    )
+    asff = to_asff(row(finding))
+    assert problems(asff) == []
+    assert asff["Types"] == [
+        "Software and Configuration Checks/AWS Security Best Practices/console-without-mfa"
+    ]
 
 
 def test_a_detector_that_is_not_registered_has_no_finding_type() -> None:

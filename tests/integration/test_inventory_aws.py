@@ -21,6 +21,8 @@ from handlers import inventory as inventory_handler
 from iamwatch.aws import container as aws_container
 from iamwatch.aws.audit import DynamoDBAuditLog
 from iamwatch.aws.export import DailyExporter, ExportDestination
+from iamwatch.export import ExportFormat, collect, render
+from iamwatch.export.asff import problems
 from iamwatch.export.daily import inventory_key
 from tests.aws import LambdaContext, deploy, use_slack
 from tests.conftest import run_iamwatch
@@ -113,6 +115,15 @@ def test_the_weekly_function_audits_digests_and_raises_only_new_failures(
     assert "New people in IAM: mallory" in json.dumps(digest.blocks)
     # Nothing changed since: nothing new is raised.
     assert run_weekly()["posture_findings"] == 0
+    # The day's export holds it in every format an auditor may ask for.
+    audit = DynamoDBAuditLog(deployed.client("dynamodb"), deployed.env["IAMWATCH_AUDIT_TABLE"])
+    now = datetime.now(UTC)
+    rows = collect(audit, now - timedelta(hours=1), now + timedelta(hours=1))
+    assert [row.finding.finding_id for row in rows] == [alert["finding_id"]]
+    for export_format in ExportFormat:
+        assert b"console-without-mfa" in render(rows, export_format)
+    asff = orjson.loads(render(rows, ExportFormat.ASFF))  # one finding per line
+    assert asff["Types"][0].endswith("/console-without-mfa") and problems(asff) == []
 
 
 def test_the_daily_export_writes_the_days_inventory(deployed: Any) -> None:
