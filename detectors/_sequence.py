@@ -1,21 +1,22 @@
 """Sequences: events on one subject (an IAM user) that are worse together than each alone.
 
-Every event that can be a step of a sequence is noted in the state store under its subject's
-key, and every step looks both ways in time within the window: Lambda receives events in any
-order and a scan reads files in path order (one region after another), so the last step to
-arrive completes the sequence whichever step it is.
+A sequence opens with one step (a user created, a password set by someone else) and is
+complete when a step of each other role follows within the window. Every event that can be a
+step is noted in the state store under its subject and role, and every step looks both ways
+in time: Lambda receives events in any order and a scan reads files in path order (one region
+after another), so the last step to arrive completes the sequence whichever step it is.
 
-A sequence is raised once. Its finding id comes from its first step (``Hit.identity``) and it
-is reported on its last step in time (``Hit.event``), so the finding reads the same whatever
-order its events arrived in. The first event to complete it claims it, the claim made at the
-first step's time so that every later claimant of the same sequence meets it; re-processing
-the claiming event (a retry, a re-scan with ``--state``) raises the same finding again, any
-other event of it does not.
+Each look is a few indexed reads: the openings the step may follow (the latest
+``OPENINGS_LOOKED_AT`` of them within the window), then the first step of each role after
+each. A busy subject (a user who signs in all day) costs no more per event than a quiet one,
+so nobody can slow the monitor down by repeating an event. The price: a subject opened more
+than ``OPENINGS_LOOKED_AT`` times within one window (a user created and deleted again and
+again) may go without a sequence for its older openings, each still a finding of its own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -106,8 +107,16 @@ def _decoded(note: Note) -> Step | None:
     return Step._decode(note)
 
 
+# How many of a subject's openings within the window each later step looks at, newest first.
+OPENINGS_LOOKED_AT = 16
+
+
 def subject_key(detector_id: str, account: str | None, user: str) -> str:
     return state_key(f"{detector_id}:{account or '-'}:{user}")
+
+
+def _role_key(key: str, role: str) -> str:
+    return f"{key}:{role}"
 
 
 def note_step(
@@ -131,18 +140,61 @@ def note_step(
         facts=dict(facts or {}),
         ref=EventRef.of(record),
     )
-    context.state.note(key, step.event_id, step.at, step.encode(), keep)
+    context.state.note(_role_key(key, role), step.event_id, step.at, step.encode(), keep)
     return step
 
 
-def steps_around(
-    context: DetectionContext, key: str, moment: datetime, window: timedelta
+def _steps(
+    context: DetectionContext,
+    key: str,
+    role: str,
+    low: datetime,
+    high: datetime,
+    limit: int,
+    newest_first: bool = False,
 ) -> list[Step]:
-    """The steps noted under ``key`` within ``window`` before or after ``moment``."""
-    found = (
-        Step.decode(note) for note in context.state.notes(key, moment - window, moment + window)
-    )
-    return [step for step in found if step is not None]
+    """Up to ``limit`` of the ``role`` steps noted under ``key`` in ``[low, high]``, oldest (or
+    newest) first. Reads ``limit`` notes, more only past notes this version cannot read."""
+    wanted, read = limit, limit
+    while True:
+        notes = context.state.notes(_role_key(key, role), low, high, read, newest_first)
+        steps = [s for s in map(Step.decode, notes) if s is not None and s.role == role]
+        if len(steps) >= wanted or len(notes) < read:
+            return steps[:wanted]
+        read *= 4
+
+
+def completed(
+    context: DetectionContext,
+    key: str,
+    current: Step,
+    window: timedelta,
+    opening: str,
+    follows: Sequence[str],
+) -> Iterator[tuple[Step, tuple[Step, ...]]]:
+    """The sequences ``current`` completes and may raise (claimed): each an opening step
+    followed within ``window`` (or in its second) by a step of every role in ``follows``,
+    with the first step of each role after the opening (the earliest, so the finding depends
+    on the events known, not on the order they arrived in)."""
+    if current.role == opening:
+        openings = [current]
+    else:
+        # A step belongs to the sequences opened at most ``window`` before it: the latest
+        # ``OPENINGS_LOOKED_AT`` of them, so repeating an opening cannot slow every later step.
+        latest = _steps(
+            context, key, opening, current.at - window, current.at, OPENINGS_LOOKED_AT, True
+        )
+        openings = latest[::-1]  # raised oldest first
+    for start in openings:
+        firsts = []
+        for role in follows:
+            found = _steps(context, key, role, start.at, start.at + window, 1)
+            if not found:
+                break
+            firsts.append(found[0])
+        else:
+            if claim(context, key, start, current, window):
+                yield start, tuple(firsts)
 
 
 def claim(
@@ -152,12 +204,6 @@ def claim(
     return context.state.claim(
         state_key(f"{key}:{opening.event_id}"), current.event_id, opening.at, window
     )
-
-
-def first(candidates: Sequence[Step]) -> Step:
-    """The step of a role to link when several qualify (two keys, say): the earliest, so the
-    finding depends on the events known, not on the order they arrived in."""
-    return min(candidates, key=lambda step: (step.at, step.event_id))
 
 
 def span(start: datetime, end: datetime) -> str:

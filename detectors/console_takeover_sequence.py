@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from detectors import console_login_without_mfa, console_password_created, console_password_reset
 from detectors._common import IAM, SIGNIN, target_user, where, who
-from detectors._sequence import Step, claim, first, note_step, span, steps_around, subject_key
+from detectors._sequence import Step, completed, note_step, span, subject_key
 from iamwatch.events import CloudTrailRecord
 from iamwatch.principal import PrincipalKind
 from iamwatch.registry import DetectionContext, DetectorMeta, Hit, detector
@@ -82,17 +82,8 @@ def detect(record: CloudTrailRecord, context: DetectionContext) -> Iterator[Hit]
     account = record.account_id
     key = subject_key(META.id, account, user)
     current = note_step(context, key, record, role, summary, detector=member, keep=WINDOW)
-    around = steps_around(context, key, record.event_time, WINDOW)
-    for password in (step for step in around if step.role == PASSWORD):
-        sign_ins = [
-            s for s in around if s.role == SIGN_IN and password.at <= s.at <= password.at + WINDOW
-        ]
-        involved = {password.event_id} | {s.event_id for s in sign_ins}
-        if not sign_ins or current.event_id not in involved:
-            continue
-        if not claim(context, key, password, current, WINDOW):
-            continue
-        yield _hit(account, user, password, first(sign_ins))
+    for password, (sign_in,) in completed(context, key, current, WINDOW, PASSWORD, (SIGN_IN,)):
+        yield _hit(account, user, password, sign_in)
 
 
 def _hit(account: str | None, user: str, password: Step, sign_in: Step) -> Hit:

@@ -21,7 +21,7 @@ from detectors._common import (
     target_user,
     who,
 )
-from detectors._sequence import Step, claim, first, note_step, span, steps_around, subject_key
+from detectors._sequence import Step, completed, note_step, span, subject_key
 from iamwatch.events import CloudTrailRecord
 from iamwatch.policy import admin_managed_policy_name, grants_admin
 from iamwatch.registry import DetectionContext, DetectorMeta, Hit, detector
@@ -153,19 +153,11 @@ def detect(record: CloudTrailRecord, context: DetectionContext) -> Iterator[Hit]
         context, key, record, seen.role, seen.summary,
         detector=seen.detector, keep=window, facts=seen.facts,
     )  # fmt: skip
-    around = steps_around(context, key, record.event_time, window)
-    for created in (step for step in around if step.role == CREATED):
-        # The other steps follow the creation (or share its second) within the window.
-        members = [s for s in around if created.at <= s.at <= created.at + window]
-        credentials = [s for s in members if s.role == CREDENTIAL]
-        admins = [s for s in members if s.role == ADMIN]
-        if not credentials or not admins:
-            continue
-        if current.event_id not in {s.event_id for s in (created, *credentials, *admins)}:
-            continue
-        if not claim(context, key, created, current, window):
-            continue
-        yield _hit(account, seen.user, created, first(credentials), first(admins))
+    # The other steps follow the creation (or share its second) within the window.
+    for created, (credential, admin) in completed(
+        context, key, current, window, CREATED, (CREDENTIAL, ADMIN)
+    ):
+        yield _hit(account, seen.user, created, credential, admin)
 
 
 def _hit(account: str | None, user: str, created: Step, credential: Step, admin: Step) -> Hit:

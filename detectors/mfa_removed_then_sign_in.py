@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from detectors import console_login_without_mfa, mfa_device_removed
 from detectors._common import IAM, SIGNIN, target_user, where, who
-from detectors._sequence import Step, claim, first, note_step, span, steps_around, subject_key
+from detectors._sequence import Step, completed, note_step, span, subject_key
 from iamwatch.events import CloudTrailRecord
 from iamwatch.principal import PrincipalKind
 from iamwatch.registry import DetectionContext, DetectorMeta, Hit, detector
@@ -81,17 +81,8 @@ def detect(record: CloudTrailRecord, context: DetectionContext) -> Iterator[Hit]
     account = record.account_id
     key = subject_key(META.id, account, user)
     current = note_step(context, key, record, role, summary, detector=member, keep=WINDOW)
-    around = steps_around(context, key, record.event_time, WINDOW)
-    for removed in (step for step in around if step.role == REMOVED):
-        sign_ins = [
-            s for s in around if s.role == SIGN_IN and removed.at <= s.at <= removed.at + WINDOW
-        ]
-        involved = {removed.event_id} | {s.event_id for s in sign_ins}
-        if not sign_ins or current.event_id not in involved:
-            continue
-        if not claim(context, key, removed, current, WINDOW):
-            continue
-        yield _hit(account, user, removed, first(sign_ins))
+    for removed, (sign_in,) in completed(context, key, current, WINDOW, REMOVED, (SIGN_IN,)):
+        yield _hit(account, user, removed, sign_in)
 
 
 def _hit(account: str | None, user: str, removed: Step, sign_in: Step) -> Hit:

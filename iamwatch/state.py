@@ -45,9 +45,18 @@ class StateStore(Protocol):
         ``at``. Noting the same event again replaces its value, so replays add nothing."""
         ...
 
-    def notes(self, key: str, start: datetime, end: datetime) -> list[Note]:
+    def notes(
+        self,
+        key: str,
+        start: datetime,
+        end: datetime,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> list[Note]:
         """The events noted under ``key`` at times in ``[start, end]``, oldest first (ties by
-        event id), whatever order they were noted in: sequence detectors look both ways."""
+        event id), whatever order they were noted in: sequence detectors look both ways. With
+        ``limit``, only that many of the oldest (or, ``newest_first``, of the newest, newest
+        first): an index read, however many there are."""
         ...
 
 
@@ -68,6 +77,11 @@ create table if not exists notes (
 );
 create index if not exists notes_by_time on notes (key, at);
 """
+
+
+_NOTES = "select event_id, at, value from notes where key = ? and at >= ? and at <= ? "
+_NOTES_OLDEST_FIRST = _NOTES + "order by at, event_id limit ?"
+_NOTES_NEWEST_FIRST = _NOTES + "order by at desc, event_id desc limit ?"
 
 
 def open_database(path: Path | str | None, schema: str) -> sqlite3.Connection:
@@ -134,11 +148,17 @@ class SQLiteStateStore:
             (key, event_id, at.timestamp(), value),
         )
 
-    def notes(self, key: str, start: datetime, end: datetime) -> list[Note]:
+    def notes(
+        self,
+        key: str,
+        start: datetime,
+        end: datetime,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> list[Note]:
+        query = _NOTES_NEWEST_FIRST if newest_first else _NOTES_OLDEST_FIRST
         rows = self._db.execute(
-            "select event_id, at, value from notes where key = ? and at >= ? and at <= ? "
-            "order by at, event_id",
-            (key, start.timestamp(), end.timestamp()),
+            query, (key, start.timestamp(), end.timestamp(), -1 if limit is None else limit)
         ).fetchall()
         return [
             Note(

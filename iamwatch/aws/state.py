@@ -117,19 +117,31 @@ class DynamoDBStateStore:
             },
         )
 
-    def notes(self, key: str, start: datetime, end: datetime) -> list[Note]:
+    def notes(
+        self,
+        key: str,
+        start: datetime,
+        end: datetime,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> list[Note]:
         found: list[Note] = []
         paginator = self._client.get_paginator("query")
-        for page in paginator.paginate(
-            TableName=self._table,
-            KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
-            ExpressionAttributeValues={
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
+            "ExpressionAttributeValues": {
                 ":pk": {"S": f"note#{key}"},
                 ":low": {"S": f"{_millis(start):015d}#"},
                 ":high": {"S": f"{_millis(end):015d}#\uffff"},
             },
-            ConsistentRead=True,
-        ):
+            "ConsistentRead": True,
+            # The sort key is the time then the event id: items come oldest first.
+            "ScanIndexForward": not newest_first,
+        }
+        if limit is not None:
+            query["PaginationConfig"] = {"MaxItems": limit, "PageSize": limit}
+        for page in paginator.paginate(**query):
             for item in page.get("Items", []):
                 moment = int(item["sk"]["S"].split("#", 1)[0])
                 found.append(
@@ -139,4 +151,4 @@ class DynamoDBStateStore:
                         value=item["value"]["S"],
                     )
                 )
-        return sorted(found, key=lambda note: (note.at, note.event_id))
+        return sorted(found, key=lambda note: (note.at, note.event_id), reverse=newest_first)

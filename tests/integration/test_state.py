@@ -105,6 +105,18 @@ def test_same_second_notes_tie_on_event_id(store: StateStore) -> None:
     assert [n.event_id for n in store.notes("user", T0, T0)] == ["a", "b", "c"]
 
 
+def test_a_limited_read_returns_the_oldest_or_the_newest_first(store: StateStore) -> None:
+    """Sequence detectors read one or a few notes of a busy subject, never all of them."""
+    for minute, event_id in [(30, "d"), (0, "a"), (10, "c"), (10, "b"), (50, "e")]:
+        store.note("user", event_id, T0 + timedelta(minutes=minute), event_id, KEEP)
+    within = (T0, T0 + timedelta(minutes=40))
+    assert [n.event_id for n in store.notes("user", *within, 2)] == ["a", "b"]
+    assert [n.event_id for n in store.notes("user", *within, 1, True)] == ["d"]
+    assert [n.event_id for n in store.notes("user", *within, 3, True)] == ["d", "c", "b"]
+    assert [n.event_id for n in store.notes("user", *within, None, True)] == ["d", "c", "b", "a"]
+    assert store.notes("user", T0 + timedelta(hours=2), T0 + timedelta(hours=3), 1) == []
+
+
 def test_a_claim_made_at_a_fixed_time_has_one_holder_whatever_the_claimants_times(
     store: StateStore,
 ) -> None:

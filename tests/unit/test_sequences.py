@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import itertools
 import random
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, cast
 
+import orjson
 import pytest
 
+from detectors import REGISTRY
+from detectors._sequence import OPENINGS_LOOKED_AT
+from iamwatch.engine import Engine
 from iamwatch.events import parse_timestamp
 from iamwatch.finding import Finding, finding_id_for
+from iamwatch.registry import DetectionContext
+from iamwatch.state import SQLiteStateStore, StateStore
 from tests.conftest import Case, detector_cases, new_engine, run_records
 
 SEQUENCES = ("iam-user-backdoor-sequence", "console-takeover-sequence", "mfa-removed-then-sign-in")
@@ -106,11 +112,62 @@ def test_a_note_this_version_cannot_read_is_skipped() -> None:
     (case,) = [c for c in POSITIVES if "in_order" in c.id and "backdoor" in c.id]
     engine = new_engine()
     user = case.records[0]["requestParameters"]["userName"]
-    key = f"iam-user-backdoor-sequence:{case.records[0]['recipientAccountId']}:{user}"
+    subject = f"iam-user-backdoor-sequence:{case.records[0]['recipientAccountId']}:{user}"
     at = parse_timestamp(case.records[0]["eventTime"])
-    engine.context.state.note(key, "junk-1", at, "not json", timedelta(hours=30))
-    engine.context.state.note(key, "junk-2", at, '{"role": 3}', timedelta(hours=30))
-    engine.context.state.note(
-        key, "junk-3", at, '{"role": "created", "event": {}}', timedelta(hours=1)
-    )
+    for role in ("created", "credential", "admin"):
+        key = f"{subject}:{role}"  # where each role's steps are noted
+        engine.context.state.note(key, f"{role}-1", at, "not json", timedelta(hours=30))
+        engine.context.state.note(key, f"{role}-2", at, '{"role": 3}', timedelta(hours=30))
+        engine.context.state.note(
+            key,
+            f"{role}-3",
+            at,
+            orjson.dumps({"role": role, "event": {}}).decode(),
+            timedelta(hours=1),
+        )
+        other = "admin" if role == "created" else "created"
+        engine.context.state.note(
+            key, f"{role}-4", at, orjson.dumps({"role": other}).decode(), timedelta(1)
+        )
     assert len(sequence_findings(run_records(case.records, engine))) == 1
+
+
+class CountingStore:
+    """The state store, counting the notes each look-up returns."""
+
+    def __init__(self) -> None:
+        self.store = SQLiteStateStore()
+        self.notes_read = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    def notes(self, key: str, start: datetime, end: datetime, *args: Any) -> Any:
+        found = self.store.notes(key, start, end, *args)
+        self.notes_read += len(found)
+        return found
+
+
+@pytest.mark.parametrize("case", POSITIVES, ids=[case.id for case in POSITIVES])
+def test_a_busy_subject_costs_a_few_reads_per_event(case: Case) -> None:
+    """Each of a sequence's events repeated hundreds of times on the same user within the
+    window (someone signing in all day, an attacker replaying a call to slow the monitor):
+    each event reads a few notes, not everything noted about the user so far."""
+    start = min(parse_timestamp(record["eventTime"]) for record in case.records)
+    busy = [
+        {**record, "eventID": f"{record['eventID']}-{n}", "eventTime": _iso(start, n)}
+        for n in range(300)
+        for record in case.records
+    ]
+    store = CountingStore()
+    engine = Engine(REGISTRY, DetectionContext(state=cast(StateStore, store)))
+    found = sequence_findings(run_records(busy, engine))
+    assert found, "the sequence is still found"
+    # At most the latest openings and one note per role for each, where reading everything
+    # noted about the user would be hundreds per event.
+    per_event = OPENINGS_LOOKED_AT * (1 + len(case.records))
+    assert store.notes_read <= per_event * len(busy)
+
+
+def _iso(start: datetime, seconds: int) -> str:
+    return (start + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
