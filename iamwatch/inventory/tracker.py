@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -96,10 +97,14 @@ class StateInventory:
     # The view ---------------------------------------------------------------------------
 
     def identity(self, account: str | None, user: str) -> Identity | None:
-        stored = self.stored(account, user)
-        if stored is None:
-            return None
-        return Identity.model_validate(stored["identity"])
+        known = self._known(account, user)
+        return None if known is None else known[0]
+
+    def _known(self, account: str | None, user: str) -> tuple[Identity, Any] | None:
+        """The stored identity and its snapshot; parsed once per stored value, as every call
+        a user makes looks it up (a busy user's value rarely changes: once a day at most)."""
+        raw = self._state.recall(identity_key(account, user))
+        return None if raw is None else _parsed(raw)
 
     def lookup(self, account: str | None, user: str, at: datetime) -> KnownIdentity | None:
         identity = self.identity(account, user)
@@ -151,16 +156,27 @@ class StateInventory:
     def _update(
         self, account: str | None, user: str, record: CloudTrailRecord, change: Any
     ) -> None:
-        stored = self.stored(account, user)
-        if stored is None:
+        known = self._known(account, user)
+        if known is None:
             return
-        identity = Identity.model_validate(stored["identity"])
+        identity, snapshot = known
         changed = change(identity, record)
         if changed is None or changed == identity:
             return
         history = (*identity.changed_by_events, record.event_name)[-_HISTORY:]
         changed = changed.model_copy(update={"changed_by_events": history})
-        self._store(changed, stored.get("snapshot"))
+        self._store(changed, snapshot)
+
+
+@lru_cache(maxsize=1024)
+def _parsed(raw: str) -> tuple[Identity, Any] | None:
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(value, dict):
+        return None
+    return Identity.model_validate(value["identity"]), value.get("snapshot")
 
 
 def _used(record: CloudTrailRecord) -> Any:
