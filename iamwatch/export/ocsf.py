@@ -221,8 +221,8 @@ def to_ocsf(row: ExportedFinding) -> dict[str, Any]:
     return event
 
 
-@lru_cache(maxsize=1)
-def _validator() -> Any:
+@lru_cache(maxsize=2)
+def _validator(ocsf_class: str) -> Any:
     from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
     from ocsf_json_schema import (  # type: ignore[import-untyped]
         OcsfJsonSchemaEmbedded,
@@ -230,17 +230,22 @@ def _validator() -> Any:
     )
 
     schema = OcsfJsonSchemaEmbedded(get_ocsf_schema(OCSF_VERSION)).get_class_schema(
-        "detection_finding", profiles=list(PROFILES)
+        ocsf_class, profiles=list(PROFILES)
     )
     return Draft202012Validator(schema)
 
 
-def problems(event: dict[str, Any]) -> list[str]:
-    """Every way ``event`` departs from the OCSF Detection Finding schema; empty when valid."""
+def class_problems(event: dict[str, Any], ocsf_class: str) -> list[str]:
+    """Every way ``event`` departs from the schema of ``ocsf_class`` (with our profiles)."""
     return [
         f"{'/'.join(str(part) for part in error.absolute_path) or '(event)'}: {error.message}"
-        for error in _validator().iter_errors(event)
+        for error in _validator(ocsf_class).iter_errors(event)
     ]
+
+
+def problems(event: dict[str, Any]) -> list[str]:
+    """Every way ``event`` departs from the OCSF Detection Finding schema; empty when valid."""
+    return class_problems(event, "detection_finding")
 
 
 def validate(event: dict[str, Any]) -> None:

@@ -6,13 +6,18 @@ the findings export is (``iamwatch.export.ocsf``)."""
 from __future__ import annotations
 
 import uuid
-from functools import lru_cache
 from typing import Any
 
 import orjson
 
 import iamwatch
-from iamwatch.export.ocsf import OCSF_VERSION, PROFILES, SEVERITY_IDS, OcsfValidationError
+from iamwatch.export.ocsf import (
+    OCSF_VERSION,
+    PROFILES,
+    SEVERITY_IDS,
+    OcsfValidationError,
+    class_problems,
+)
 from iamwatch.inventory.checks import CHECKS
 from iamwatch.inventory.model import Inventory, Row
 from iamwatch.severity import Severity
@@ -109,25 +114,9 @@ def to_ocsf(row: Row, inventory: Inventory) -> dict[str, Any]:
     }
 
 
-@lru_cache(maxsize=1)
-def _validator() -> Any:
-    from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
-    from ocsf_json_schema import (  # type: ignore[import-untyped]
-        OcsfJsonSchemaEmbedded,
-        get_ocsf_schema,
-    )
-
-    schema = OcsfJsonSchemaEmbedded(get_ocsf_schema(OCSF_VERSION)).get_class_schema(
-        "compliance_finding", profiles=list(PROFILES)
-    )
-    return Draft202012Validator(schema)
-
-
 def problems(event: dict[str, Any]) -> list[str]:
-    return [
-        f"{'/'.join(str(part) for part in error.absolute_path) or '(event)'}: {error.message}"
-        for error in _validator().iter_errors(event)
-    ]
+    """Every way ``event`` departs from the OCSF Compliance Finding schema; empty when valid."""
+    return class_problems(event, "compliance_finding")
 
 
 def render_ocsf(inventory: Inventory) -> bytes:
