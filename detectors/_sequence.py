@@ -16,7 +16,7 @@ again) may go without a sequence for its older openings, each still a finding of
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from detectors._common import state_key
 from iamwatch.events import CloudTrailRecord
 from iamwatch.finding import EventRef, LinkedEvent, finding_id_for
-from iamwatch.registry import DetectionContext
+from iamwatch.registry import DetectionContext, Hit
 from iamwatch.state import Note
 from iamwatch.text import encodable_tree
 
@@ -195,6 +195,44 @@ def completed(
         else:
             if claim(context, key, start, current, window):
                 yield start, tuple(firsts)
+
+
+# A step of a two-step sequence: (user, role, summary, the detector reporting it on its own).
+PairStep = tuple[str, str, str, str | None]
+# The summary of a two-step sequence: (user, account, opening step, sign-in step) -> text.
+PairSummary = Callable[[str, str | None, Step, Step], str]
+SIGN_IN = "sign-in"
+
+
+def then_sign_in(
+    detector_id: str,
+    record: CloudTrailRecord,
+    context: DetectionContext,
+    found: PairStep | None,
+    opening: str,
+    window: timedelta,
+    summary: PairSummary,
+) -> Iterator[Hit]:
+    """A sequence of an ``opening`` step on an IAM user, then a console sign-in as that user
+    within ``window``: the step ``found`` in ``record`` is noted, and the sequence it completes
+    is raised on the sign-in, linking both."""
+    if found is None:
+        return
+    user, role, step_summary, member = found
+    account = record.account_id
+    key = subject_key(detector_id, account, user)
+    current = note_step(context, key, record, role, step_summary, detector=member, keep=window)
+    for start, (sign_in,) in completed(context, key, current, window, opening, (SIGN_IN,)):
+        yield Hit(
+            summary=summary(user, account, start, sign_in),
+            target=user,
+            target_type="iam-user",
+            dedup_key=f"{detector_id}:{account or '-'}:{user}",
+            details={"userName": user},
+            identity=start.event_id,
+            links=(start.link(), sign_in.link()),
+            event=sign_in.ref,
+        )
 
 
 def claim(

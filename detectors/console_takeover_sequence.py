@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from detectors import console_login_without_mfa, console_password_created, console_password_reset
 from detectors._common import IAM, SIGNIN, target_user, where, who
-from detectors._sequence import Step, completed, note_step, span, subject_key
+from detectors._sequence import SIGN_IN, PairStep, Step, span, then_sign_in
 from iamwatch.events import CloudTrailRecord
 from iamwatch.principal import PrincipalKind
 from iamwatch.registry import DetectionContext, DetectorMeta, Hit, detector
@@ -43,10 +43,10 @@ META = DetectorMeta(
     stateful=True,
 )
 
-PASSWORD, SIGN_IN = "password", "sign-in"
+LOGIN_PROFILE_SET = "password"
 
 
-def _step(record: CloudTrailRecord) -> tuple[str, str, str, str | None] | None:
+def _step(record: CloudTrailRecord) -> PairStep | None:
     """(user, role, summary, detector) when the event is a step of a takeover."""
     if record.event_source == SIGNIN:
         principal = record.principal
@@ -66,36 +66,23 @@ def _step(record: CloudTrailRecord) -> tuple[str, str, str, str | None] | None:
         return None
     if record.event_name == "CreateLoginProfile":
         summary = f"console password created by {who(record)}"
-        return user, PASSWORD, summary, console_password_created.META.id
+        return user, LOGIN_PROFILE_SET, summary, console_password_created.META.id
     summary = f"console password reset by {who(record)}"
-    return user, PASSWORD, summary, console_password_reset.META.id
+    return user, LOGIN_PROFILE_SET, summary, console_password_reset.META.id
 
 
 @detector(META)
 def detect(record: CloudTrailRecord, context: DetectionContext) -> Iterator[Hit]:
     if record.failed:
         return
-    found = _step(record)
-    if found is None:
-        return
-    user, role, summary, member = found
-    account = record.account_id
-    key = subject_key(META.id, account, user)
-    current = note_step(context, key, record, role, summary, detector=member, keep=WINDOW)
-    for password, (sign_in,) in completed(context, key, current, WINDOW, PASSWORD, (SIGN_IN,)):
-        yield _hit(account, user, password, sign_in)
+    yield from then_sign_in(
+        META.id, record, context, _step(record), LOGIN_PROFILE_SET, WINDOW, _summary
+    )
 
 
-def _hit(account: str | None, user: str, password: Step, sign_in: Step) -> Hit:
-    return Hit(
-        summary=f"The console password of IAM user {user} was set by someone else, then used "
-        f"to sign in {span(password.at, sign_in.at)} later in account {account or '(unknown)'}: "
-        f"{password.summary}; {sign_in.summary}.",
-        target=user,
-        target_type="iam-user",
-        dedup_key=f"{META.id}:{account or '-'}:{user}",
-        details={"userName": user},
-        identity=password.event_id,
-        links=(password.link(), sign_in.link()),
-        event=sign_in.ref,
+def _summary(user: str, account: str | None, password: Step, sign_in: Step) -> str:
+    return (
+        f"The console password of IAM user {user} was set by someone else, then used to sign "
+        f"in {span(password.at, sign_in.at)} later in account {account or '(unknown)'}: "
+        f"{password.summary}; {sign_in.summary}."
     )

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from detectors import console_login_without_mfa, mfa_device_removed
 from detectors._common import IAM, SIGNIN, target_user, where, who
-from detectors._sequence import Step, completed, note_step, span, subject_key
+from detectors._sequence import SIGN_IN, PairStep, Step, span, then_sign_in
 from iamwatch.events import CloudTrailRecord
 from iamwatch.principal import PrincipalKind
 from iamwatch.registry import DetectionContext, DetectorMeta, Hit, detector
@@ -43,10 +43,10 @@ META = DetectorMeta(
     stateful=True,
 )
 
-REMOVED, SIGN_IN = "mfa-removed", "sign-in"
+REMOVED = "mfa-removed"
 
 
-def _step(record: CloudTrailRecord) -> tuple[str, str, str, str] | None:
+def _step(record: CloudTrailRecord) -> PairStep | None:
     """(user, role, summary, detector) when the event is a step of the sequence."""
     if record.event_source == SIGNIN:
         principal = record.principal
@@ -74,27 +74,12 @@ def _step(record: CloudTrailRecord) -> tuple[str, str, str, str] | None:
 def detect(record: CloudTrailRecord, context: DetectionContext) -> Iterator[Hit]:
     if record.failed:
         return
-    found = _step(record)
-    if found is None:
-        return
-    user, role, summary, member = found
-    account = record.account_id
-    key = subject_key(META.id, account, user)
-    current = note_step(context, key, record, role, summary, detector=member, keep=WINDOW)
-    for removed, (sign_in,) in completed(context, key, current, WINDOW, REMOVED, (SIGN_IN,)):
-        yield _hit(account, user, removed, sign_in)
+    yield from then_sign_in(META.id, record, context, _step(record), REMOVED, WINDOW, _summary)
 
 
-def _hit(account: str | None, user: str, removed: Step, sign_in: Step) -> Hit:
-    return Hit(
-        summary=f"An MFA device of IAM user {user} was removed, then the user signed in to the "
-        f"console without MFA {span(removed.at, sign_in.at)} later in account "
-        f"{account or '(unknown)'}: {removed.summary}; {sign_in.summary}.",
-        target=user,
-        target_type="iam-user",
-        dedup_key=f"{META.id}:{account or '-'}:{user}",
-        details={"userName": user},
-        identity=removed.event_id,
-        links=(removed.link(), sign_in.link()),
-        event=sign_in.ref,
+def _summary(user: str, account: str | None, removed: Step, sign_in: Step) -> str:
+    return (
+        f"An MFA device of IAM user {user} was removed, then the user signed in to the console "
+        f"without MFA {span(removed.at, sign_in.at)} later in account "
+        f"{account or '(unknown)'}: {removed.summary}; {sign_in.summary}."
     )
