@@ -178,6 +178,15 @@ def deploy(endpoint: str, monkeypatch: Any) -> Deployed:
     return deployed
 
 
+def deploy_with_bucket(endpoint: str, monkeypatch: Any, bucket: str) -> Deployed:
+    """``deploy``, with an S3 bucket of that name (made once per moto server) to read from."""
+    deployed = deploy(endpoint, monkeypatch)
+    s3 = deployed.client("s3")
+    if bucket not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
+        s3.create_bucket(Bucket=bucket)
+    return deployed
+
+
 def s3_notifications(bucket: str, keys: list[str]) -> dict[str, Any]:
     """S3 event notifications of new objects delivered through SQS, one message per object,
     as the backfill function receives them."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import gzip
 import os
 import subprocess
 import sys
@@ -176,6 +177,32 @@ def run_records(records: list[dict[str, Any]], engine: Engine | None = None) -> 
         assert evaluation.failures == [], evaluation.failures
         findings.extend(evaluation.findings)
     return findings
+
+
+def log_file_records(path: Path) -> list[dict[str, Any]]:
+    """The records of a CloudTrail log file (``.json.gz``)."""
+    records: list[dict[str, Any]] = orjson.loads(gzip.decompress(path.read_bytes()))["Records"]
+    return records
+
+
+def findings_in(paths: Iterable[Path]) -> set[tuple[str, str]]:
+    """(detector, event id) of every finding the log files raise, read in order."""
+    engine = new_engine()
+    return {
+        (finding.detector, finding.event_id)
+        for path in paths
+        for finding in run_records(log_file_records(path), engine)
+    }
+
+
+def example_files_with_findings(count: int) -> list[Path]:
+    """The first ``count`` example log files that raise findings, and one of pure noise:
+    enough to prove a path without replaying the whole archive through moto."""
+    chosen: list[Path] = []
+    noise: list[Path] = []
+    for path in sorted((EXAMPLES_DIR / "AWSLogs").rglob("*.json.gz")):
+        (chosen if findings_in([path]) else noise).append(path)
+    return chosen[:count] + noise[:1]
 
 
 def new_detection(engine: Engine | None = None, **options: Any) -> DetectionService:

@@ -6,50 +6,36 @@ from __future__ import annotations
 import copy
 import gzip
 import uuid
-from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
 from handlers import backfill, events
-from tests.aws import Deployed, LambdaContext, deploy, eventbridge_event, s3_notifications
-from tests.conftest import EVENTS_DIR, EXAMPLES_DIR, detector_cases, new_engine
+from tests.aws import (
+    Deployed,
+    LambdaContext,
+    deploy_with_bucket,
+    eventbridge_event,
+    s3_notifications,
+)
+from tests.conftest import (
+    EVENTS_DIR,
+    EXAMPLES_DIR,
+    detector_cases,
+    example_files_with_findings,
+    findings_in,
+)
 
 BUCKET = "org-cloudtrail"
 
 
 @pytest.fixture
 def deployed(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Deployed:
-    deployed = deploy(moto_endpoint, monkeypatch)
-    s3 = deployed.client("s3")
-    if BUCKET not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
-        s3.create_bucket(Bucket=BUCKET)
-    return deployed
+    return deploy_with_bucket(moto_endpoint, monkeypatch, BUCKET)
 
 
-def expected_for(paths: list[Path]) -> set[tuple[str, str]]:
-    engine = new_engine()
-    expected = set()
-    for path in paths:
-        for record in orjson.loads(gzip.decompress(path.read_bytes()))["Records"]:
-            evaluation = engine.evaluate_raw(record)
-            for finding in evaluation.findings if evaluation else []:
-                expected.add((finding.detector, finding.event_id))
-    return expected
-
-
-def files_with_findings(count: int) -> list[Path]:
-    """A few example files that raise findings, plus one of pure noise; enough to prove the
-    path without replaying the whole archive through moto."""
-    chosen: list[Path] = []
-    noise: list[Path] = []
-    for path in sorted((EXAMPLES_DIR / "AWSLogs").rglob("*.json.gz")):
-        (chosen if expected_for([path]) else noise).append(path)
-    return chosen[:count] + noise[:1]
-
-
-FILES = files_with_findings(12)
+FILES = example_files_with_findings(12)
 
 
 def upload_examples(deployed: Deployed, limit: int) -> list[str]:
@@ -71,7 +57,7 @@ def test_backfill_scans_announced_files(deployed: Deployed) -> None:
     result = backfill.handler(sqs_event(keys), LambdaContext())
     assert result == {"batchItemFailures": []}
     queued = {(f["detector"], f["event_id"]) for f in deployed.alerts(max_messages=500)}
-    assert queued == expected_for(FILES)
+    assert queued == findings_in(FILES)
     assert len(queued) >= 12
 
 
@@ -83,7 +69,7 @@ def test_an_event_seen_by_eventbridge_first_is_not_alerted_again(deployed: Deplo
     first = deployed.alerts(max_messages=500)
     backfill.handler(sqs_event(keys), LambdaContext())
     assert deployed.alerts(max_messages=500) == []
-    assert len(first) == len(expected_for(FILES))
+    assert len(first) == len(findings_in(FILES))
 
 
 def test_a_missing_object_fails_only_its_message(deployed: Deployed) -> None:

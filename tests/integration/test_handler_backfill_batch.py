@@ -18,42 +18,18 @@ from iamwatch.aws.backfill import BatchFailed
 from iamwatch.aws.backfill_runs import list_items
 from iamwatch.aws.runs import RunProgress
 from iamwatch.backfill_plan import new_run_id
-from tests.aws import Deployed, LambdaContext, deploy, eventbridge_event
-from tests.conftest import EXAMPLES_DIR, new_engine
+from tests.aws import Deployed, LambdaContext, deploy_with_bucket, eventbridge_event
+from tests.conftest import example_files_with_findings, findings_in
 
 BUCKET = "org-cloudtrail-batches"
 
 
 @pytest.fixture
 def deployed(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Deployed:
-    deployed = deploy(moto_endpoint, monkeypatch)
-    s3 = deployed.client("s3")
-    if BUCKET not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
-        s3.create_bucket(Bucket=BUCKET)
-    return deployed
+    return deploy_with_bucket(moto_endpoint, monkeypatch, BUCKET)
 
 
-def findings_in(paths: list[Path]) -> set[tuple[str, str]]:
-    engine = new_engine()
-    found = set()
-    for path in paths:
-        for record in orjson.loads(gzip.decompress(path.read_bytes()))["Records"]:
-            evaluation = engine.evaluate_raw(record)
-            for finding in evaluation.findings if evaluation else []:
-                found.add((finding.detector, finding.event_id))
-    return found
-
-
-def example_files(count: int) -> list[Path]:
-    """Example log files that raise findings, and one of pure noise."""
-    chosen: list[Path] = []
-    noise: list[Path] = []
-    for path in sorted((EXAMPLES_DIR / "AWSLogs").rglob("*.json.gz")):
-        (chosen if findings_in([path]) else noise).append(path)
-    return chosen[:count] + noise[:1]
-
-
-FILES = example_files(8)
+FILES = example_files_with_findings(8)
 
 
 def upload(deployed: Deployed, paths: list[Path]) -> str:
